@@ -1,0 +1,733 @@
+//! Segment documents: parse, validate, and keep the original text.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
+
+use crate::id::{SegmentId, TraceId};
+
+/// The largest document X-Ray accepts, in bytes.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+/// The longest segment name X-Ray accepts, in characters.
+const MAX_SEGMENT_NAME: usize = 200;
+/// The longest subsegment name X-Ray accepts, in characters.
+const MAX_SUBSEGMENT_NAME: usize = 250;
+/// The longest annotation key X-Ray accepts, in characters.
+const MAX_ANNOTATION_KEY: usize = 500;
+/// The longest string annotation value X-Ray accepts, in characters.
+const MAX_ANNOTATION_STRING: usize = 1000;
+
+/// A validated segment document: the typed fields Baton indexes, and the
+/// document exactly as it was sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// What Baton reads from the document.
+    pub info: SegmentInfo,
+    /// The original JSON text, unchanged.
+    pub json: Box<str>,
+}
+
+/// Whether a document is a segment or an independent subsegment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentKind {
+    /// A segment: the work one service did for a request.
+    Segment,
+    /// A subsegment sent on its own (`"type": "subsegment"`), to be merged
+    /// under its `parent_id`.
+    Subsegment,
+}
+
+/// The typed part of a document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentInfo {
+    /// The trace the document belongs to.
+    pub trace_id: TraceId,
+    /// The document's own id.
+    pub id: SegmentId,
+    /// The caller's id (segments continuing a trace) or the enclosing
+    /// (sub)segment's id (independent subsegments).
+    pub parent_id: Option<SegmentId>,
+    /// Segment or independent subsegment.
+    pub kind: DocumentKind,
+    /// The service name (segments) or the operation name (subsegments).
+    pub name: String,
+    /// Epoch seconds.
+    pub start_time: f64,
+    /// Epoch seconds; `None` while in progress.
+    pub end_time: Option<f64>,
+    /// Sent before the work finished; a later document with the same id
+    /// replaces it.
+    pub in_progress: bool,
+    /// The facts trace summaries are built from.
+    pub facts: Facts,
+}
+
+/// The facts of one document that trace summaries and indexes need.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    /// `origin`, the service type (e.g. `AWS::Lambda::Function`).
+    pub origin: Option<String>,
+    /// `error` of the document itself (a 4xx).
+    pub error: bool,
+    /// `fault` of the document itself (a 5xx).
+    pub fault: bool,
+    /// `throttle` of the document itself (a 429).
+    pub throttle: bool,
+    /// Whether the document or one of its embedded subsegments is in progress.
+    pub any_in_progress: bool,
+    /// The document's own `http` block.
+    pub http: Option<HttpFacts>,
+    /// Annotations of the document and of its embedded subsegments.
+    pub annotations: Vec<(String, AnnotationValue)>,
+    /// `user`.
+    pub user: Option<String>,
+    /// `resource_arn`.
+    pub resource_arn: Option<String>,
+    /// `aws.account_id`.
+    pub account_id: Option<String>,
+    /// `aws.ec2.instance_id`.
+    pub instance_id: Option<String>,
+    /// `aws.ec2.availability_zone`.
+    pub availability_zone: Option<String>,
+    /// Ids of the embedded subsegments, at any depth.
+    pub subsegment_ids: Vec<SegmentId>,
+}
+
+/// The fields of an `http` block that summaries and search use.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HttpFacts {
+    /// `request.method`.
+    pub method: Option<String>,
+    /// `request.url`.
+    pub url: Option<String>,
+    /// `request.user_agent`.
+    pub user_agent: Option<String>,
+    /// `request.client_ip`.
+    pub client_ip: Option<String>,
+    /// `response.status`.
+    pub status: Option<u16>,
+}
+
+/// An annotation value: X-Ray indexes strings, numbers and booleans.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnnotationValue {
+    /// A string.
+    String(String),
+    /// A number (integers included).
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// Why a document was rejected, with the document's id when it could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// The class of the problem.
+    pub kind: ValidationErrorKind,
+    /// What exactly is wrong, naming the field.
+    pub message: String,
+    /// The document's `id`, if it had a readable one.
+    pub id: Option<String>,
+}
+
+/// The classes of invalid documents; each has a stable code for metrics and
+/// `UnprocessedTraceSegments`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValidationErrorKind {
+    /// The document is longer than 64 KB.
+    TooLarge,
+    /// The document is empty.
+    Empty,
+    /// Not UTF-8, not JSON, or not a JSON object.
+    InvalidJson,
+    /// A required field is absent.
+    MissingField,
+    /// A field has the wrong JSON type.
+    WrongType,
+    /// `trace_id` is malformed.
+    InvalidTraceId,
+    /// `id` or `parent_id` is malformed.
+    InvalidSegmentId,
+    /// A time is not a finite, non-negative number, or `end_time` is missing.
+    InvalidTime,
+    /// `name` is empty or too long.
+    InvalidName,
+    /// An annotation key or value breaks X-Ray's rules.
+    InvalidAnnotation,
+    /// `type` is neither absent nor `subsegment`, or a subsegment has no parent.
+    InvalidType,
+}
+
+impl ValidationErrorKind {
+    /// Every kind, for metrics that list all reasons.
+    pub const ALL: [ValidationErrorKind; 11] = [
+        ValidationErrorKind::TooLarge,
+        ValidationErrorKind::Empty,
+        ValidationErrorKind::InvalidJson,
+        ValidationErrorKind::MissingField,
+        ValidationErrorKind::WrongType,
+        ValidationErrorKind::InvalidTraceId,
+        ValidationErrorKind::InvalidSegmentId,
+        ValidationErrorKind::InvalidTime,
+        ValidationErrorKind::InvalidName,
+        ValidationErrorKind::InvalidAnnotation,
+        ValidationErrorKind::InvalidType,
+    ];
+
+    /// The stable code, used as `ErrorCode` and as a metrics label.
+    pub fn code(self) -> &'static str {
+        match self {
+            ValidationErrorKind::TooLarge => "DocumentTooLarge",
+            ValidationErrorKind::Empty => "EmptyDocument",
+            ValidationErrorKind::InvalidJson => "InvalidJson",
+            ValidationErrorKind::MissingField => "MissingField",
+            ValidationErrorKind::WrongType => "WrongType",
+            ValidationErrorKind::InvalidTraceId => "InvalidTraceId",
+            ValidationErrorKind::InvalidSegmentId => "InvalidSegmentId",
+            ValidationErrorKind::InvalidTime => "InvalidTime",
+            ValidationErrorKind::InvalidName => "InvalidName",
+            ValidationErrorKind::InvalidAnnotation => "InvalidAnnotation",
+            ValidationErrorKind::InvalidType => "InvalidType",
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+fn invalid(kind: ValidationErrorKind, message: impl Into<String>) -> ValidationError {
+    ValidationError { kind, message: message.into(), id: None }
+}
+
+// === impl Document ===
+
+impl Document {
+    /// Parses and validates one document (the JSON after the daemon header,
+    /// or one element of `TraceSegmentDocuments`).
+    pub fn parse(bytes: &[u8]) -> Result<Document, ValidationError> {
+        if bytes.len() > MAX_DOCUMENT_BYTES {
+            return Err(invalid(
+                ValidationErrorKind::TooLarge,
+                format!("document is {} bytes, more than the limit of {MAX_DOCUMENT_BYTES}", bytes.len()),
+            ));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(invalid(ValidationErrorKind::Empty, "document is empty"));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|error| invalid(ValidationErrorKind::InvalidJson, format!("document is not UTF-8: {error}")))?;
+        let raw: RawEntity<'_> = match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            Err(error) => return Err(diagnose(text, error)),
+        };
+        let id_for_errors = raw.id.as_deref().map(str::to_owned);
+        let info = raw.into_info().map_err(|mut error| {
+            error.id = id_for_errors;
+            error
+        })?;
+        Ok(Document { info, json: text.into() })
+    }
+}
+
+// === raw, borrowed view used for the fast path ===
+
+#[derive(Deserialize)]
+struct RawEntity<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    trace_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    parent_id: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    start_time: Option<f64>,
+    end_time: Option<f64>,
+    in_progress: Option<bool>,
+    error: Option<bool>,
+    fault: Option<bool>,
+    throttle: Option<bool>,
+    #[serde(borrow)]
+    origin: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user: Option<Cow<'a, str>>,
+    // The next four are read only so that a wrong JSON type is rejected.
+    #[serde(borrow, rename = "namespace")]
+    _namespace: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    resource_arn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    http: Option<RawHttp<'a>>,
+    #[serde(borrow)]
+    aws: Option<RawAws<'a>>,
+    annotations: Option<Annotations>,
+    #[serde(rename = "metadata")]
+    _metadata: Option<AnyObject>,
+    #[serde(rename = "sql")]
+    _sql: Option<AnyObject>,
+    #[serde(rename = "cause")]
+    _cause: Option<Cause>,
+    #[serde(borrow)]
+    subsegments: Option<Vec<RawEntity<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawHttp<'a> {
+    #[serde(borrow)]
+    request: Option<RawHttpRequest<'a>>,
+    response: Option<RawHttpResponse>,
+}
+
+#[derive(Deserialize)]
+struct RawHttpRequest<'a> {
+    #[serde(borrow)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    client_ip: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct RawHttpResponse {
+    status: Option<u16>,
+}
+
+#[derive(Deserialize)]
+struct RawAws<'a> {
+    #[serde(borrow)]
+    account_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ec2: Option<RawEc2<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawEc2<'a> {
+    #[serde(borrow)]
+    instance_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    availability_zone: Option<Cow<'a, str>>,
+}
+
+/// Annotations as read: keys checked later, values typed while reading.
+struct Annotations(Vec<(String, AnnotationValue)>);
+
+impl<'de> Deserialize<'de> for Annotations {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnnotationsVisitor;
+        impl<'de> Visitor<'de> for AnnotationsVisitor {
+            type Value = Annotations;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of annotations")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Annotations, A::Error> {
+                let mut annotations = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = map.next_value::<AnnotationValue>()?;
+                    annotations.push((key, value));
+                }
+                Ok(Annotations(annotations))
+            }
+        }
+        deserializer.deserialize_map(AnnotationsVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for AnnotationValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = AnnotationValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<AnnotationValue, E> {
+                Ok(AnnotationValue::Bool(value))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<AnnotationValue, E> {
+                Ok(AnnotationValue::Number(value as f64))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<AnnotationValue, E> {
+                Ok(AnnotationValue::Number(value as f64))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<AnnotationValue, E> {
+                Ok(AnnotationValue::Number(value))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<AnnotationValue, E> {
+                Ok(AnnotationValue::String(value.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, value: String) -> Result<AnnotationValue, E> {
+                Ok(AnnotationValue::String(value))
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+impl serde::Serialize for AnnotationValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AnnotationValue::String(text) => serializer.serialize_str(text),
+            AnnotationValue::Number(number) => serializer.serialize_f64(*number),
+            AnnotationValue::Bool(flag) => serializer.serialize_bool(*flag),
+        }
+    }
+}
+
+/// Any JSON object, skipped without being kept.
+struct AnyObject;
+
+impl<'de> Deserialize<'de> for AnyObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = AnyObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnyObject, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnyObject)
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// `cause`: an object with `exceptions`, or the id of an exception recorded
+/// on a child.
+struct Cause;
+
+impl<'de> Deserialize<'de> for Cause {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CauseVisitor;
+        impl<'de> Visitor<'de> for CauseVisitor {
+            type Value = Cause;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object or an exception id")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Cause, E> {
+                Ok(Cause)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cause, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Cause)
+            }
+        }
+        deserializer.deserialize_any(CauseVisitor)
+    }
+}
+
+// === validation of the raw view ===
+
+impl RawEntity<'_> {
+    fn into_info(self) -> Result<SegmentInfo, ValidationError> {
+        let kind = match self.kind.as_deref() {
+            None => DocumentKind::Segment,
+            Some("subsegment") => DocumentKind::Subsegment,
+            Some(other) => {
+                return Err(invalid(
+                    ValidationErrorKind::InvalidType,
+                    format!("type must be \"subsegment\" or absent, got {other:?}"),
+                ));
+            }
+        };
+        let trace_id = match self.trace_id.as_deref() {
+            None => return Err(invalid(ValidationErrorKind::MissingField, "trace_id is required")),
+            Some(text) => {
+                text.parse().map_err(|error| invalid(ValidationErrorKind::InvalidTraceId, format!("trace_id: {error}")))?
+            }
+        };
+        let id = parse_segment_id("id", self.id.as_deref())?
+            .ok_or_else(|| invalid(ValidationErrorKind::MissingField, "id is required"))?;
+        let parent_id = parse_segment_id("parent_id", self.parent_id.as_deref())?;
+        if kind == DocumentKind::Subsegment && parent_id.is_none() {
+            return Err(invalid(ValidationErrorKind::InvalidType, "a subsegment sent on its own needs a parent_id"));
+        }
+        let max_name = if kind == DocumentKind::Segment { MAX_SEGMENT_NAME } else { MAX_SUBSEGMENT_NAME };
+        let (start_time, end_time, in_progress) = check_entity("", &self, max_name)?;
+
+        let mut facts = Facts {
+            origin: self.origin.map(Cow::into_owned),
+            error: self.error.unwrap_or(false),
+            fault: self.fault.unwrap_or(false),
+            throttle: self.throttle.unwrap_or(false),
+            any_in_progress: in_progress,
+            http: self.http.map(|http| HttpFacts {
+                method: http.request.as_ref().and_then(|r| r.method.as_deref().map(str::to_owned)),
+                url: http.request.as_ref().and_then(|r| r.url.as_deref().map(str::to_owned)),
+                user_agent: http.request.as_ref().and_then(|r| r.user_agent.as_deref().map(str::to_owned)),
+                client_ip: http.request.as_ref().and_then(|r| r.client_ip.as_deref().map(str::to_owned)),
+                status: http.response.and_then(|response| response.status),
+            }),
+            annotations: Vec::new(),
+            user: self.user.map(Cow::into_owned),
+            resource_arn: self.resource_arn.map(Cow::into_owned),
+            account_id: None,
+            instance_id: None,
+            availability_zone: None,
+            subsegment_ids: Vec::new(),
+        };
+        if let Some(aws) = self.aws {
+            facts.account_id = aws.account_id.map(Cow::into_owned);
+            if let Some(ec2) = aws.ec2 {
+                facts.instance_id = ec2.instance_id.map(Cow::into_owned);
+                facts.availability_zone = ec2.availability_zone.map(Cow::into_owned);
+            }
+        }
+        collect_annotations("", self.annotations, &mut facts.annotations)?;
+        if let Some(subsegments) = self.subsegments {
+            collect_subsegments("", subsegments, &mut facts)?;
+        }
+        Ok(SegmentInfo { trace_id, id, parent_id, kind, name: self.name.unwrap_or_default().into_owned(), start_time, end_time, in_progress, facts })
+    }
+}
+
+fn parse_segment_id(field: &str, text: Option<&str>) -> Result<Option<SegmentId>, ValidationError> {
+    text.map(|text| {
+        text.parse().map_err(|error| invalid(ValidationErrorKind::InvalidSegmentId, format!("{field}: {error}")))
+    })
+    .transpose()
+}
+
+/// Checks what every segment and subsegment needs: a name, valid times.
+/// Returns `(start_time, end_time, in_progress)`.
+fn check_entity(path: &str, entity: &RawEntity<'_>, max_name: usize) -> Result<(f64, Option<f64>, bool), ValidationError> {
+    match entity.name.as_deref() {
+        None => return Err(invalid(ValidationErrorKind::MissingField, format!("{path}name is required"))),
+        Some("") => return Err(invalid(ValidationErrorKind::InvalidName, format!("{path}name is empty"))),
+        Some(name) if name.chars().count() > max_name => {
+            return Err(invalid(
+                ValidationErrorKind::InvalidName,
+                format!("{path}name is longer than {max_name} characters"),
+            ));
+        }
+        Some(_) => {}
+    }
+    let start_time = entity
+        .start_time
+        .ok_or_else(|| invalid(ValidationErrorKind::MissingField, format!("{path}start_time is required")))?;
+    check_time(path, "start_time", start_time)?;
+    let in_progress = entity.in_progress.unwrap_or(false);
+    match entity.end_time {
+        Some(end_time) => check_time(path, "end_time", end_time)?,
+        None if !in_progress => {
+            return Err(invalid(
+                ValidationErrorKind::InvalidTime,
+                format!("{path}end_time is required unless in_progress is true"),
+            ));
+        }
+        None => {}
+    }
+    Ok((start_time, entity.end_time, in_progress))
+}
+
+fn check_time(path: &str, field: &str, value: f64) -> Result<(), ValidationError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(ValidationErrorKind::InvalidTime, format!("{path}{field} must be a non-negative number of epoch seconds")))
+    }
+}
+
+fn collect_annotations(
+    path: &str,
+    annotations: Option<Annotations>,
+    out: &mut Vec<(String, AnnotationValue)>,
+) -> Result<(), ValidationError> {
+    let Some(Annotations(annotations)) = annotations else { return Ok(()) };
+    for (key, value) in annotations {
+        let key_ok = !key.is_empty()
+            && key.len() <= MAX_ANNOTATION_KEY
+            && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+        if !key_ok {
+            return Err(invalid(
+                ValidationErrorKind::InvalidAnnotation,
+                format!("{path}annotations: key {key:?} must be 1 to {MAX_ANNOTATION_KEY} letters, digits or _"),
+            ));
+        }
+        match &value {
+            AnnotationValue::String(text) if text.chars().count() > MAX_ANNOTATION_STRING => {
+                return Err(invalid(
+                    ValidationErrorKind::InvalidAnnotation,
+                    format!("{path}annotations.{key} is longer than {MAX_ANNOTATION_STRING} characters"),
+                ));
+            }
+            AnnotationValue::Number(number) if !number.is_finite() => {
+                return Err(invalid(ValidationErrorKind::InvalidAnnotation, format!("{path}annotations.{key} is not finite")));
+            }
+            _ => {}
+        }
+        out.push((key, value));
+    }
+    Ok(())
+}
+
+fn collect_subsegments(path: &str, subsegments: Vec<RawEntity<'_>>, facts: &mut Facts) -> Result<(), ValidationError> {
+    for (index, subsegment) in subsegments.into_iter().enumerate() {
+        let path = format!("{path}subsegments[{index}].");
+        let id = parse_segment_id(&format!("{path}id"), subsegment.id.as_deref())?
+            .ok_or_else(|| invalid(ValidationErrorKind::MissingField, format!("{path}id is required")))?;
+        if let Some(trace_id) = subsegment.trace_id.as_deref() {
+            trace_id
+                .parse::<TraceId>()
+                .map_err(|error| invalid(ValidationErrorKind::InvalidTraceId, format!("{path}trace_id: {error}")))?;
+        }
+        parse_segment_id(&format!("{path}parent_id"), subsegment.parent_id.as_deref())?;
+        let (_, _, in_progress) = check_entity(&path, &subsegment, MAX_SUBSEGMENT_NAME)?;
+        facts.any_in_progress |= in_progress;
+        facts.subsegment_ids.push(id);
+        collect_annotations(&path, subsegment.annotations, &mut facts.annotations)?;
+        if let Some(children) = subsegment.subsegments {
+            collect_subsegments(&path, children, facts)?;
+        }
+    }
+    Ok(())
+}
+
+// === precise reasons for documents the fast path could not read ===
+
+/// Finds which field broke the typed parse, reading the document as a plain
+/// JSON value. Only runs for rejected documents.
+fn diagnose(text: &str, parse_error: serde_json::Error) -> ValidationError {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(error) => return invalid(ValidationErrorKind::InvalidJson, format!("document is not valid JSON: {error}")),
+    };
+    let Value::Object(_) = &value else {
+        return invalid(ValidationErrorKind::InvalidJson, format!("document must be a JSON object, got {}", type_name(&value)));
+    };
+    let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
+    let message = wrong_type(&value, "").unwrap_or_else(|| format!("document does not fit the segment schema: {parse_error}"));
+    ValidationError { kind: ValidationErrorKind::WrongType, message, id }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Expect {
+    String,
+    Number,
+    Bool,
+    Object,
+    Status,
+    Annotations,
+    Cause,
+}
+
+fn fits(expect: Expect, value: &Value) -> bool {
+    match expect {
+        Expect::String => value.is_string(),
+        Expect::Number => value.is_number(),
+        Expect::Bool => value.is_boolean(),
+        Expect::Object => value.is_object(),
+        Expect::Status => value.as_u64().is_some_and(|status| status <= u64::from(u16::MAX)),
+        Expect::Annotations => value.is_object(),
+        Expect::Cause => value.is_object() || value.is_string(),
+    }
+}
+
+fn describe(expect: Expect) -> &'static str {
+    match expect {
+        Expect::String => "a string",
+        Expect::Number => "a number",
+        Expect::Bool => "a boolean",
+        Expect::Object | Expect::Annotations => "an object",
+        Expect::Status => "an integer status code",
+        Expect::Cause => "an object or an exception id string",
+    }
+}
+
+/// The first field whose JSON type is wrong, as a message.
+fn wrong_type(entity: &Value, path: &str) -> Option<String> {
+    const FIELDS: [(&str, Expect); 20] = [
+        ("id", Expect::String),
+        ("name", Expect::String),
+        ("trace_id", Expect::String),
+        ("parent_id", Expect::String),
+        ("type", Expect::String),
+        ("start_time", Expect::Number),
+        ("end_time", Expect::Number),
+        ("in_progress", Expect::Bool),
+        ("error", Expect::Bool),
+        ("fault", Expect::Bool),
+        ("throttle", Expect::Bool),
+        ("origin", Expect::String),
+        ("user", Expect::String),
+        ("namespace", Expect::String),
+        ("resource_arn", Expect::String),
+        ("http", Expect::Object),
+        ("aws", Expect::Object),
+        ("annotations", Expect::Annotations),
+        ("metadata", Expect::Object),
+        ("sql", Expect::Object),
+    ];
+    let Value::Object(fields) = entity else {
+        return Some(format!("{} must be an object, got {}", path.trim_end_matches('.'), type_name(entity)));
+    };
+    let mismatch = |field: &str, value: &Value, expect: Expect| {
+        (!value.is_null() && !fits(expect, value))
+            .then(|| format!("{path}{field} must be {}, got {}", describe(expect), type_name(value)))
+    };
+    for (field, expect) in FIELDS.iter().chain(&[("cause", Expect::Cause)]) {
+        if let Some(message) = fields.get(*field).and_then(|value| mismatch(field, value, *expect)) {
+            return Some(message);
+        }
+    }
+    let nested: [(&str, &[(&str, Expect)]); 5] = [
+        ("http.request", &[("method", Expect::String), ("url", Expect::String), ("user_agent", Expect::String), ("client_ip", Expect::String)]),
+        ("http.response", &[("status", Expect::Status)]),
+        ("http", &[("request", Expect::Object), ("response", Expect::Object)]),
+        ("aws", &[("account_id", Expect::String), ("ec2", Expect::Object)]),
+        ("aws.ec2", &[("instance_id", Expect::String), ("availability_zone", Expect::String)]),
+    ];
+    for (object_path, members) in nested {
+        let object = object_path.split('.').try_fold(entity, |value, key| value.get(key));
+        for (member, expect) in members {
+            if let Some(value) = object.and_then(|object| object.get(member)) {
+                if let Some(message) = mismatch(&format!("{object_path}.{member}"), value, *expect) {
+                    return Some(message);
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(annotations)) = fields.get("annotations") {
+        for (key, value) in annotations {
+            if !(value.is_string() || value.is_number() || value.is_boolean()) {
+                return Some(format!("{path}annotations.{key} must be a string, number or boolean, got {}", type_name(value)));
+            }
+        }
+    }
+    match fields.get("subsegments") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(subsegments)) => subsegments
+            .iter()
+            .enumerate()
+            .find_map(|(index, subsegment)| wrong_type(subsegment, &format!("{path}subsegments[{index}]."))),
+        Some(other) => Some(format!("{path}subsegments must be an array, got {}", type_name(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

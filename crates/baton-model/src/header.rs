@@ -1,0 +1,211 @@
+use std::fmt;
+use std::str::FromStr;
+
+use crate::id::{IdError, SegmentId, TraceId};
+
+/// The `X-Amzn-Trace-Id` header (also `_X_AMZN_TRACE_ID` in Lambda):
+/// `Root=1-…;Parent=…;Sampled=1`, with `Self`, `Lineage` and any other field
+/// carried through unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceHeader {
+    /// `Root`: the trace id.
+    pub root: Option<TraceId>,
+    /// `Parent`: the id of the caller's segment or subsegment.
+    pub parent: Option<SegmentId>,
+    /// `Sampled`: the upstream sampling decision.
+    pub sampled: Option<Sampled>,
+    /// `Self`: set by load balancers, kept verbatim.
+    pub self_id: Option<String>,
+    /// `Lineage`: set by Lambda for recursion detection, kept verbatim.
+    pub lineage: Option<String>,
+    /// Any other `key=value` field, in arrival order.
+    pub extra: Vec<(String, String)>,
+}
+
+/// The `Sampled` field of a trace header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampled {
+    /// `Sampled=1`.
+    Yes,
+    /// `Sampled=0`.
+    No,
+    /// `Sampled=?`: the caller asks the callee to decide and report back.
+    Requested,
+}
+
+/// Why a string is not a trace header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// The header holds no field at all.
+    #[error("trace header is empty")]
+    Empty,
+    /// A field is not of the `key=value` form.
+    #[error("trace header field {0:?} is not key=value")]
+    NotKeyValue(String),
+    /// `Root` or `Parent` is not a valid id.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// `Sampled` is not `0`, `1` or `?`.
+    #[error("trace header Sampled must be 0, 1 or ?, got {0:?}")]
+    Sampled(String),
+}
+
+impl FromStr for TraceHeader {
+    type Err = HeaderError;
+
+    fn from_str(text: &str) -> Result<Self, HeaderError> {
+        let mut header = TraceHeader::default();
+        let mut fields = 0;
+        for field in text.split(';').map(str::trim).filter(|field| !field.is_empty()) {
+            fields += 1;
+            let (key, value) =
+                field.split_once('=').ok_or_else(|| HeaderError::NotKeyValue(field.into()))?;
+            let (key, value) = (key.trim(), value.trim());
+            if key.eq_ignore_ascii_case("Root") {
+                header.root = Some(value.parse()?);
+            } else if key.eq_ignore_ascii_case("Parent") {
+                header.parent = Some(value.parse()?);
+            } else if key.eq_ignore_ascii_case("Sampled") {
+                header.sampled = Some(match value {
+                    "1" => Sampled::Yes,
+                    "0" => Sampled::No,
+                    "?" => Sampled::Requested,
+                    other => return Err(HeaderError::Sampled(other.into())),
+                });
+            } else if key.eq_ignore_ascii_case("Self") {
+                header.self_id = Some(value.into());
+            } else if key.eq_ignore_ascii_case("Lineage") {
+                header.lineage = Some(value.into());
+            } else {
+                header.extra.push((key.into(), value.into()));
+            }
+        }
+        if fields == 0 {
+            return Err(HeaderError::Empty);
+        }
+        Ok(header)
+    }
+}
+
+impl fmt::Display for TraceHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut separator = "";
+        let mut field = |f: &mut fmt::Formatter<'_>, key: &str, value: &dyn fmt::Display| {
+            let result = write!(f, "{separator}{key}={value}");
+            separator = ";";
+            result
+        };
+        if let Some(root) = &self.root {
+            field(f, "Root", root)?;
+        }
+        if let Some(parent) = &self.parent {
+            field(f, "Parent", parent)?;
+        }
+        if let Some(sampled) = self.sampled {
+            let value = match sampled {
+                Sampled::Yes => "1",
+                Sampled::No => "0",
+                Sampled::Requested => "?",
+            };
+            field(f, "Sampled", &value)?;
+        }
+        if let Some(self_id) = &self.self_id {
+            field(f, "Self", self_id)?;
+        }
+        if let Some(lineage) = &self.lineage {
+            field(f, "Lineage", lineage)?;
+        }
+        for (key, value) in &self.extra {
+            field(f, key, value)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_the_lambda_header_with_lineage() {
+        let text = "Root=1-6744b001-bbbbbbbbbbbbbbbbbbbbbbbb;Parent=2222222222222222;Sampled=1;Lineage=a87bd80c:0";
+        let header: TraceHeader = text.parse().unwrap();
+        assert_eq!(header.root.unwrap().to_string(), "1-6744b001-bbbbbbbbbbbbbbbbbbbbbbbb");
+        assert_eq!(header.parent.unwrap().to_string(), "2222222222222222");
+        assert_eq!(header.sampled, Some(Sampled::Yes));
+        assert_eq!(header.lineage.as_deref(), Some("a87bd80c:0"));
+        assert_eq!(header.to_string(), text);
+    }
+
+    #[test]
+    fn passes_self_and_unknown_fields_through() {
+        let text = "Self=1-67891234-12456789abcdef012345678;Root=1-67891233-abcdef012345678912345678;CalledFrom=app";
+        let header: TraceHeader = text.parse().unwrap();
+        assert_eq!(header.self_id.as_deref(), Some("1-67891234-12456789abcdef012345678"));
+        assert_eq!(header.extra, vec![("CalledFrom".to_string(), "app".to_string())]);
+        assert_eq!(
+            header.to_string(),
+            "Root=1-67891233-abcdef012345678912345678;Self=1-67891234-12456789abcdef012345678;CalledFrom=app"
+        );
+    }
+
+    #[test]
+    fn sampled_takes_zero_one_and_question_mark() {
+        let parse = |value: &str| format!("Root=1-6744b001-bbbbbbbbbbbbbbbbbbbbbbbb;Sampled={value}").parse::<TraceHeader>();
+        assert_eq!(parse("0").unwrap().sampled, Some(Sampled::No));
+        assert_eq!(parse("?").unwrap().sampled, Some(Sampled::Requested));
+        assert_eq!(parse("yes").unwrap_err().to_string(), "trace header Sampled must be 0, 1 or ?, got \"yes\"");
+    }
+
+    #[test]
+    fn tolerates_spaces_and_a_trailing_separator() {
+        let header: TraceHeader = " Root=1-6744b001-bbbbbbbbbbbbbbbbbbbbbbbb ; Sampled=1;".parse().unwrap();
+        assert_eq!(header.to_string(), "Root=1-6744b001-bbbbbbbbbbbbbbbbbbbbbbbb;Sampled=1");
+    }
+
+    #[test]
+    fn rejects_malformed_headers_with_the_reason() {
+        assert_eq!("".parse::<TraceHeader>().unwrap_err().to_string(), "trace header is empty");
+        assert_eq!(" ; ".parse::<TraceHeader>().unwrap_err(), HeaderError::Empty);
+        assert_eq!(
+            "Root".parse::<TraceHeader>().unwrap_err().to_string(),
+            "trace header field \"Root\" is not key=value"
+        );
+        assert_eq!(
+            "Root=1-xyz".parse::<TraceHeader>().unwrap_err().to_string(),
+            "trace id must be 1-<8 hex digits>-<24 hex digits>, got \"1-xyz\""
+        );
+        assert_eq!(
+            "Root=1-6744b001-bbbbbbbbbbbbbbbbbbbbbbbb;Parent=12".parse::<TraceHeader>().unwrap_err().to_string(),
+            "segment id must be 16 hex digits, got \"12\""
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn formatting_then_parsing_gives_the_same_header(
+            root in proptest::option::of(any::<[u8; 16]>()),
+            parent in proptest::option::of(any::<u64>()),
+            sampled in proptest::option::of(prop_oneof![Just(Sampled::Yes), Just(Sampled::No), Just(Sampled::Requested)]),
+            lineage in proptest::option::of("[a-z0-9]{8}:[0-9]"),
+            extra in proptest::collection::vec(("[A-Z][a-zA-Z]{0,8}", "[a-z0-9-]{1,12}"), 0..3),
+        ) {
+            let extra: Vec<(String, String)> = extra
+                .into_iter()
+                .filter(|(key, _)| !["Root", "Parent", "Sampled", "Self", "Lineage"].iter().any(|k| k.eq_ignore_ascii_case(key)))
+                .collect();
+            let header = TraceHeader {
+                root: root.map(TraceId::from_bytes),
+                parent: parent.map(SegmentId::from_u64),
+                sampled,
+                self_id: None,
+                lineage,
+                extra,
+            };
+            let text = header.to_string();
+            prop_assume!(!text.is_empty());
+            prop_assert_eq!(text.parse::<TraceHeader>().unwrap(), header);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The trace summary: X-Ray's `TraceSummary`, computed from the documents of
+//! one trace.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use baton_model::{AnnotationValue, DocumentKind, HttpFacts, SegmentId, SegmentInfo, TraceId};
+use serde::{Deserialize, Serialize};
+
+/// How far a subsegment's parent chain is followed to find its service.
+const MAX_PARENT_HOPS: usize = 64;
+
+/// A trace summary, as `GetTraceSummaries` returns it and search reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceSummary {
+    /// The trace.
+    pub id: TraceId,
+    /// The earliest start of any document, epoch seconds.
+    pub start_time: f64,
+    /// From the earliest start to the latest end.
+    pub duration: Option<f64>,
+    /// Start to end of the entry document.
+    pub response_time: Option<f64>,
+    /// The entry document has `fault` (a 5xx).
+    pub has_fault: bool,
+    /// The entry document has `error` (a 4xx).
+    pub has_error: bool,
+    /// The entry document has `throttle` (a 429).
+    pub has_throttle: bool,
+    /// Some document, or embedded subsegment, is still in progress.
+    pub is_partial: bool,
+    /// The entry document's `http` block.
+    pub http: Option<HttpFacts>,
+    /// Annotations by key, each value with the services that set it.
+    pub annotations: Vec<AnnotationSummary>,
+    /// Users, with the services that recorded them.
+    pub users: Vec<UserSummary>,
+    /// Every service (segment) in the trace.
+    pub service_ids: Vec<ServiceId>,
+    /// `resource_arn` of every document.
+    pub resource_arns: Vec<String>,
+    /// `aws.ec2.instance_id` of every document.
+    pub instance_ids: Vec<String>,
+    /// `aws.ec2.availability_zone` of every document.
+    pub availability_zones: Vec<String>,
+    /// The service of the entry document, if it is a segment.
+    pub entry_point: Option<ServiceId>,
+    /// How many documents the trace holds; grows with every update.
+    pub revision: u32,
+}
+
+/// A service as X-Ray names it: name and type (the segment's `origin`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ServiceId {
+    /// The segment name.
+    pub name: String,
+    /// Every name the service goes by (one, for a segment).
+    pub names: Vec<String>,
+    /// `aws.account_id`.
+    pub account_id: Option<String>,
+    /// The segment's `origin`.
+    pub kind: Option<String>,
+}
+
+/// One annotation key and its values in a trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationSummary {
+    /// The key.
+    pub key: String,
+    /// Each distinct value, in first-seen order of a sorted trace.
+    pub values: Vec<AnnotationValueSummary>,
+}
+
+/// One value of an annotation and who set it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationValueSummary {
+    /// The value.
+    pub value: AnnotationValue,
+    /// The services whose documents carry it.
+    pub service_ids: Vec<ServiceId>,
+}
+
+/// One user of a trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// `user`.
+    pub name: String,
+    /// The services whose documents carry it.
+    pub service_ids: Vec<ServiceId>,
+}
+
+/// Summarises the documents of one trace, one [`SegmentInfo`] per document id.
+///
+/// The entry document is the root segment (a segment without `parent_id`);
+/// failing that, the earliest segment whose parent is not in the trace;
+/// failing that (a Lambda function whose facade segment is never sent), the
+/// earliest document whose parent is not in the trace. The result depends
+/// only on the set of documents, not on their order.
+///
+/// # Panics
+/// Never; an empty slice gives an empty summary with a zero trace id.
+pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
+    let mut sorted: Vec<&SegmentInfo> = documents.iter().collect();
+    sorted.sort_by(|left, right| left.start_time.total_cmp(&right.start_time).then(left.id.cmp(&right.id)));
+
+    let by_id: HashMap<SegmentId, &SegmentInfo> = sorted.iter().map(|info| (info.id, *info)).collect();
+    let mut embedded_owner: HashMap<SegmentId, SegmentId> = HashMap::new();
+    for info in &sorted {
+        for sub in &info.facts.subsegment_ids {
+            embedded_owner.entry(*sub).or_insert(info.id);
+        }
+    }
+    let is_known = |id: &SegmentId| by_id.contains_key(id) || embedded_owner.contains_key(id);
+    let owning_segment = |info: &'_ SegmentInfo| -> Option<SegmentId> {
+        let mut current = info;
+        for _ in 0..MAX_PARENT_HOPS {
+            if current.kind == DocumentKind::Segment {
+                return Some(current.id);
+            }
+            let parent = current.parent_id?;
+            let holder = embedded_owner.get(&parent).copied().unwrap_or(parent);
+            current = by_id.get(&holder)?;
+        }
+        None
+    };
+
+    let entry = sorted
+        .iter()
+        .find(|info| info.kind == DocumentKind::Segment && info.parent_id.is_none())
+        .or_else(|| {
+            sorted.iter().find(|info| info.kind == DocumentKind::Segment && !info.parent_id.is_some_and(|p| is_known(&p)))
+        })
+        .or_else(|| sorted.iter().find(|info| !info.parent_id.is_some_and(|p| is_known(&p))))
+        .or_else(|| sorted.first())
+        .copied();
+
+    let start_time = sorted.first().map_or(0.0, |info| info.start_time);
+    let last_end = sorted.iter().filter_map(|info| info.end_time).reduce(f64::max);
+
+    let mut services = BTreeSet::new();
+    let mut annotations: BTreeMap<&str, Vec<(&AnnotationValue, BTreeSet<ServiceId>)>> = BTreeMap::new();
+    let mut users: BTreeMap<&str, BTreeSet<ServiceId>> = BTreeMap::new();
+    let (mut resource_arns, mut instance_ids, mut zones) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for info in &sorted {
+        let service = owning_segment(info).and_then(|id| by_id.get(&id)).map(|owner| service_of(owner));
+        if info.kind == DocumentKind::Segment {
+            services.extend(service.clone());
+        }
+        for (key, value) in &info.facts.annotations {
+            let values = annotations.entry(key).or_default();
+            let slot = match values.iter().position(|(known, _)| *known == value) {
+                Some(index) => &mut values[index].1,
+                None => {
+                    values.push((value, BTreeSet::new()));
+                    &mut values.last_mut().expect("just pushed").1
+                }
+            };
+            slot.extend(service.clone());
+        }
+        if let Some(user) = &info.facts.user {
+            users.entry(user).or_default().extend(service.clone());
+        }
+        resource_arns.extend(info.facts.resource_arn.clone());
+        instance_ids.extend(info.facts.instance_id.clone());
+        zones.extend(info.facts.availability_zone.clone());
+    }
+
+    TraceSummary {
+        id: entry.map_or(TraceId::from_bytes([0; 16]), |info| info.trace_id),
+        start_time,
+        duration: last_end.map(|end| (end - start_time).max(0.0)),
+        response_time: entry.and_then(|info| info.end_time.map(|end| (end - info.start_time).max(0.0))),
+        has_fault: entry.is_some_and(|info| info.facts.fault),
+        has_error: entry.is_some_and(|info| info.facts.error),
+        has_throttle: entry.is_some_and(|info| info.facts.throttle),
+        is_partial: sorted.iter().any(|info| info.facts.any_in_progress),
+        http: entry.and_then(|info| info.facts.http.clone()),
+        annotations: annotations
+            .into_iter()
+            .map(|(key, values)| AnnotationSummary {
+                key: key.to_owned(),
+                values: values
+                    .into_iter()
+                    .map(|(value, services)| AnnotationValueSummary {
+                        value: value.clone(),
+                        service_ids: services.into_iter().collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        users: users
+            .into_iter()
+            .map(|(name, services)| UserSummary { name: name.to_owned(), service_ids: services.into_iter().collect() })
+            .collect(),
+        service_ids: services.into_iter().collect(),
+        resource_arns: resource_arns.into_iter().collect(),
+        instance_ids: instance_ids.into_iter().collect(),
+        availability_zones: zones.into_iter().collect(),
+        entry_point: entry.filter(|info| info.kind == DocumentKind::Segment).map(service_of),
+        revision: u32::try_from(sorted.len()).unwrap_or(u32::MAX),
+    }
+}
+
+fn service_of(info: &SegmentInfo) -> ServiceId {
+    ServiceId {
+        name: info.name.clone(),
+        names: vec![info.name.clone()],
+        account_id: info.facts.account_id.clone(),
+        kind: info.facts.origin.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

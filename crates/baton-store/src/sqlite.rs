@@ -1,0 +1,500 @@
+//! The embedded backend: one SQLite database in the data directory.
+//!
+//! Data is partitioned by the UTC day a trace was first received: each day
+//! has a `seg_YYYYMMDD` table (documents) and a `sum_YYYYMMDD` table (trace
+//! summaries), and every document of a trace goes to the partition of its
+//! first document. Retention drops whole partitions. The write connection
+//! keeps the recent traces' [`SegmentInfo`]s in memory, so that a summary is
+//! recomputed from facts already parsed rather than from stored text.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use baton_model::{Document, SegmentInfo, TraceId, time};
+use baton_query::{TraceSummary, summarize};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::store::{Cursor, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange};
+use crate::Error;
+
+const SECONDS_PER_DAY: f64 = 86_400.0;
+const DATABASE_FILE: &str = "baton.sqlite3";
+
+/// Settings of the embedded store.
+#[derive(Clone)]
+pub struct SqliteOptions {
+    /// How many documents' facts the writer keeps in memory for recent
+    /// traces; older traces are read back from disk when they grow again.
+    pub cached_documents: usize,
+    /// The clock that decides a trace's partition (tests move it).
+    pub clock: Arc<dyn Fn() -> f64 + Send + Sync>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { cached_documents: 100_000, clock: Arc::new(time::now) }
+    }
+}
+
+/// The embedded store: SQLite in WAL mode, synchronous commits.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<WriteSide>,
+    readers: Mutex<Vec<Connection>>,
+    partitions: RwLock<Vec<Partition>>,
+    clock: Arc<dyn Fn() -> f64 + Send + Sync>,
+}
+
+/// One day of data, with the ranges its summaries cover (for pruning).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Partition {
+    day: i64,
+    min_start: f64,
+    max_start: f64,
+    min_epoch: i64,
+    max_epoch: i64,
+}
+
+struct WriteSide {
+    connection: Connection,
+    cache: TraceCache,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SqliteStore, Error> {
+        SqliteStore::open_with(dir, SqliteOptions::default())
+    }
+
+    /// Opens the store in `dir` with explicit options.
+    pub fn open_with(dir: &Path, options: SqliteOptions) -> Result<SqliteStore, Error> {
+        std::fs::create_dir_all(dir).map_err(|error| Error::Corrupt(format!("cannot create {}: {error}", dir.display())))?;
+        let path = dir.join(DATABASE_FILE);
+        let connection = Connection::open(&path)?;
+        // auto_vacuum must be chosen before the first table exists.
+        connection.execute_batch(
+            "PRAGMA auto_vacuum = INCREMENTAL;
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA cache_size = -32000;
+             PRAGMA busy_timeout = 5000;
+             CREATE TABLE IF NOT EXISTS partitions (
+                 day INTEGER PRIMARY KEY,
+                 min_start REAL NOT NULL,
+                 max_start REAL NOT NULL,
+                 min_epoch INTEGER NOT NULL,
+                 max_epoch INTEGER NOT NULL
+             );",
+        )?;
+        let partitions = {
+            let mut statement =
+                connection.prepare("SELECT day, min_start, max_start, min_epoch, max_epoch FROM partitions ORDER BY day")?;
+            statement
+                .query_map([], |row| {
+                    Ok(Partition {
+                        day: row.get(0)?,
+                        min_start: row.get(1)?,
+                        max_start: row.get(2)?,
+                        min_epoch: row.get(3)?,
+                        max_epoch: row.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(WriteSide { connection, cache: TraceCache::new(options.cached_documents) }),
+            readers: Mutex::new(Vec::new()),
+            partitions: RwLock::new(partitions),
+            clock: options.clock,
+        })
+    }
+
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let pooled = self.readers.lock().expect("reader pool poisoned").pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => {
+                let connection = Connection::open(&self.path)?;
+                connection.execute_batch("PRAGMA query_only = 1; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8000;")?;
+                connection
+            }
+        };
+        let result = read(&connection);
+        self.readers.lock().expect("reader pool poisoned").push(connection);
+        result
+    }
+
+    fn partitions(&self) -> Vec<Partition> {
+        self.partitions.read().expect("partition list poisoned").clone()
+    }
+
+    fn today(&self) -> i64 {
+        day_of((self.clock)())
+    }
+}
+
+fn day_of(epoch_seconds: f64) -> i64 {
+    (epoch_seconds / SECONDS_PER_DAY).floor() as i64
+}
+
+fn table(prefix: &str, day: i64) -> String {
+    let (year, month, day_of_month) = time::civil_from_days(day);
+    format!("{prefix}_{year:04}{month:02}{day_of_month:02}")
+}
+
+fn trace_key(id: TraceId) -> [u8; 16] {
+    id.to_bytes()
+}
+
+/// The partitions that may hold `trace`, newest first. A trace is first
+/// received no earlier than the day before the epoch in its id, unless that
+/// epoch is not a plausible time (ids not made by an X-Ray SDK).
+fn candidate_days(trace: TraceId, partitions: &[Partition], today: i64) -> impl Iterator<Item = i64> + '_ {
+    let epoch_day = i64::from(trace.epoch()) / 86_400;
+    let earliest = if epoch_day > today + 1 { i64::MIN } else { epoch_day - 1 };
+    partitions.iter().rev().map(|partition| partition.day).filter(move |day| *day >= earliest)
+}
+
+fn create_partition(connection: &Connection, day: i64) -> Result<(), Error> {
+    let (segments, summaries) = (table("seg", day), table("sum", day));
+    connection.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {segments} (
+             trace BLOB NOT NULL,
+             id INTEGER NOT NULL,
+             in_progress INTEGER NOT NULL,
+             doc TEXT NOT NULL
+         );
+         CREATE UNIQUE INDEX IF NOT EXISTS {segments}_trace ON {segments} (trace, id);
+         CREATE TABLE IF NOT EXISTS {summaries} (
+             trace BLOB NOT NULL PRIMARY KEY,
+             start REAL NOT NULL,
+             summary TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS {summaries}_start ON {summaries} (start, trace);"
+    ))?;
+    Ok(())
+}
+
+fn load_documents(connection: &Connection, day: i64, trace: TraceId, limit: usize) -> Result<Vec<String>, Error> {
+    let mut statement =
+        connection.prepare_cached(&format!("SELECT doc FROM {} WHERE trace = ?1 ORDER BY rowid LIMIT ?2", table("seg", day)))?;
+    let rows = statement.query_map(params![&trace_key(trace)[..], limit as i64], |row| row.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+// === impl Store ===
+
+impl Store for SqliteStore {
+    fn write(&self, batch: &[Document]) -> Result<(), Error> {
+        let today = self.today();
+        let mut known = self.partitions();
+        let mut side = self.writer.lock().expect("writer poisoned");
+        let WriteSide { connection, cache } = &mut *side;
+        cache.make_room();
+        let transaction = connection.transaction()?;
+        let mut touched: Vec<TraceId> = Vec::new();
+        let mut touched_set: HashSet<TraceId> = HashSet::new();
+        let result = (|| -> Result<(), Error> {
+            for document in batch {
+                let trace = document.info.trace_id;
+                if touched_set.insert(trace) {
+                    touched.push(trace);
+                }
+                if !cache.contains(trace) {
+                    let loaded = find_trace(&transaction, trace, &known, today)?;
+                    let day = loaded.as_ref().map_or(today, |(day, _)| *day);
+                    if !known.iter().any(|partition| partition.day == day) {
+                        create_partition(&transaction, day)?;
+                        known.push(Partition { day, min_start: f64::INFINITY, max_start: f64::NEG_INFINITY, min_epoch: i64::MAX, max_epoch: i64::MIN });
+                        known.sort_by_key(|partition| partition.day);
+                    }
+                    cache.insert(trace, day, loaded.map(|(_, infos)| infos).unwrap_or_default());
+                }
+                let entry = cache.get_mut(trace).expect("cached above");
+                if entry.merge(&document.info) {
+                    let mut statement = transaction.prepare_cached(&format!(
+                        "INSERT INTO {} (trace, id, in_progress, doc) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (trace, id) DO UPDATE SET in_progress = excluded.in_progress, doc = excluded.doc",
+                        table("seg", entry.day)
+                    ))?;
+                    statement.execute(params![
+                        &trace_key(trace)[..],
+                        document.info.id.to_u64() as i64,
+                        document.info.in_progress,
+                        &*document.json
+                    ])?;
+                }
+            }
+            for trace in &touched {
+                let entry = cache.get_mut(*trace).expect("cached above");
+                let summary = summarize(&entry.documents);
+                let text = serde_json::to_string(&summary).map_err(|error| Error::Corrupt(error.to_string()))?;
+                let mut statement = transaction.prepare_cached(&format!(
+                    "INSERT INTO {} (trace, start, summary) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (trace) DO UPDATE SET start = excluded.start, summary = excluded.summary",
+                    table("sum", entry.day)
+                ))?;
+                statement.execute(params![&trace_key(*trace)[..], summary.start_time, text])?;
+                let partition = known.iter_mut().find(|partition| partition.day == entry.day).expect("created above");
+                let epoch = i64::from(trace.epoch());
+                partition.min_start = partition.min_start.min(summary.start_time);
+                partition.max_start = partition.max_start.max(summary.start_time);
+                partition.min_epoch = partition.min_epoch.min(epoch);
+                partition.max_epoch = partition.max_epoch.max(epoch);
+            }
+            let mut statement = transaction.prepare_cached(
+                "INSERT INTO partitions (day, min_start, max_start, min_epoch, max_epoch) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (day) DO UPDATE SET min_start = excluded.min_start, max_start = excluded.max_start,
+                     min_epoch = excluded.min_epoch, max_epoch = excluded.max_epoch",
+            )?;
+            for partition in known.iter().filter(|partition| partition.min_start.is_finite()) {
+                statement.execute(params![
+                    partition.day,
+                    partition.min_start,
+                    partition.max_start,
+                    partition.min_epoch,
+                    partition.max_epoch
+                ])?;
+            }
+            Ok(())
+        })();
+        match result.and_then(|()| transaction.commit().map_err(Error::from)) {
+            Ok(()) => {
+                *self.partitions.write().expect("partition list poisoned") =
+                    known.into_iter().filter(|partition| partition.min_start.is_finite()).collect();
+                Ok(())
+            }
+            Err(error) => {
+                // The transaction rolled back: forget what the cache learnt from it.
+                for trace in &touched {
+                    cache.remove(*trace);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>, Error> {
+        let partitions = self.partitions();
+        let today = self.today();
+        self.with_reader(|connection| {
+            let mut seen = HashSet::new();
+            let mut traces = Vec::new();
+            for id in ids.iter().filter(|id| seen.insert(**id)) {
+                for day in candidate_days(*id, &partitions, today) {
+                    let mut documents = load_documents(connection, day, *id, MAX_TRACE_DOCUMENTS + 1)?;
+                    if documents.is_empty() {
+                        continue;
+                    }
+                    let limit_exceeded = documents.len() > MAX_TRACE_DOCUMENTS;
+                    documents.truncate(MAX_TRACE_DOCUMENTS);
+                    traces.push(StoredTrace { id: *id, documents, limit_exceeded });
+                    break;
+                }
+            }
+            Ok(traces)
+        })
+    }
+
+    fn summaries(&self, query: &SummaryQuery) -> Result<SummaryPage, Error> {
+        let partitions: Vec<Partition> = self
+            .partitions()
+            .into_iter()
+            .filter(|partition| match query.time_range {
+                TimeRange::Event => partition.max_start >= query.start && partition.min_start <= query.end,
+                TimeRange::TraceId => {
+                    partition.max_epoch as f64 >= query.start.floor() && partition.min_epoch as f64 <= query.end
+                }
+            })
+            .collect();
+        let (after_start, after_id) = match query.after {
+            Some(cursor) => (cursor.start_time, cursor.id.to_bytes()),
+            None => (f64::INFINITY, [0xff; 16]),
+        };
+        let fetch = query.limit.saturating_add(1);
+        self.with_reader(|connection| {
+            let mut rows: Vec<(f64, [u8; 16], String)> = Vec::new();
+            let mut scanned = 0u64;
+            for partition in partitions.iter().rev() {
+                let summaries = table("sum", partition.day);
+                let (condition, low, high): (&str, rusqlite::types::Value, rusqlite::types::Value) = match query.time_range {
+                    TimeRange::Event => ("start >= ?1 AND start <= ?2", query.start.into(), query.end.into()),
+                    TimeRange::TraceId => {
+                        let epoch = |seconds: f64, fill: u8| {
+                            let epoch = seconds.clamp(0.0, f64::from(u32::MAX)) as u32;
+                            let mut key = [fill; 16];
+                            key[..4].copy_from_slice(&epoch.to_be_bytes());
+                            key.to_vec()
+                        };
+                        ("trace >= ?1 AND trace <= ?2", epoch(query.start.ceil(), 0).into(), epoch(query.end.floor(), 0xff).into())
+                    }
+                };
+                let mut statement = connection.prepare_cached(&format!(
+                    "SELECT start, trace, summary FROM {summaries}
+                     WHERE {condition} AND (start, trace) < (?3, ?4)
+                     ORDER BY start DESC, trace DESC LIMIT ?5"
+                ))?;
+                let found = statement.query_map(params![low, high, after_start, &after_id[..], fetch as i64], |row| {
+                    Ok((row.get::<_, f64>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, String>(2)?))
+                })?;
+                for row in found {
+                    let (start, trace, summary) = row?;
+                    let trace: [u8; 16] =
+                        trace.try_into().map_err(|_| Error::Corrupt("trace key is not 16 bytes".into()))?;
+                    scanned += 1;
+                    rows.push((start, trace, summary));
+                }
+            }
+            rows.sort_by(|left, right| right.0.total_cmp(&left.0).then(right.1.cmp(&left.1)));
+            let more = rows.len() > query.limit;
+            rows.truncate(query.limit);
+            let next = if more {
+                rows.last().map(|(start, trace, _)| Cursor { start_time: *start, id: TraceId::from_bytes(*trace) })
+            } else {
+                None
+            };
+            let summaries = rows
+                .into_iter()
+                .map(|(_, _, text)| {
+                    serde_json::from_str::<TraceSummary>(&text).map_err(|error| Error::Corrupt(error.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(SummaryPage { summaries, scanned, next })
+        })
+    }
+
+    fn remove_before(&self, cutoff: f64) -> Result<Removed, Error> {
+        let mut side = self.writer.lock().expect("writer poisoned");
+        let expired: Vec<i64> = self
+            .partitions()
+            .iter()
+            .map(|partition| partition.day)
+            .filter(|day| (*day + 1) as f64 * SECONDS_PER_DAY <= cutoff)
+            .collect();
+        if expired.is_empty() {
+            return Ok(Removed::default());
+        }
+        let transaction = side.connection.transaction()?;
+        for day in &expired {
+            transaction.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DELETE FROM partitions WHERE day = {day};",
+                table("seg", *day),
+                table("sum", *day)
+            ))?;
+        }
+        transaction.commit()?;
+        side.connection.execute_batch("PRAGMA incremental_vacuum;")?;
+        side.cache.forget_days(&expired);
+        self.partitions.write().expect("partition list poisoned").retain(|partition| !expired.contains(&partition.day));
+        Ok(Removed { partitions: expired.len() as u64 })
+    }
+}
+
+/// Looks a trace up in the partitions that may hold it: its day and facts.
+fn find_trace(
+    connection: &Connection,
+    trace: TraceId,
+    partitions: &[Partition],
+    today: i64,
+) -> Result<Option<(i64, Vec<SegmentInfo>)>, Error> {
+    for day in candidate_days(trace, partitions, today) {
+        let exists: Option<i64> = connection
+            .prepare_cached(&format!("SELECT 1 FROM {} WHERE trace = ?1 LIMIT 1", table("seg", day)))?
+            .query_row(params![&trace_key(trace)[..]], |row| row.get(0))
+            .optional()?;
+        if exists.is_none() {
+            continue;
+        }
+        let infos = load_documents(connection, day, trace, usize::MAX >> 1)?
+            .iter()
+            .filter_map(|text| match Document::parse(text.as_bytes()) {
+                Ok(document) => Some(document.info),
+                Err(error) => {
+                    tracing::warn!(%error, %trace, "stored document no longer parses");
+                    None
+                }
+            })
+            .collect();
+        return Ok(Some((day, infos)));
+    }
+    Ok(None)
+}
+
+// === the writer's cache of recent traces ===
+
+struct CachedTrace {
+    day: i64,
+    documents: Vec<SegmentInfo>,
+    touched: u64,
+}
+
+impl CachedTrace {
+    /// Applies the replacement rule; returns whether the document is stored.
+    fn merge(&mut self, info: &SegmentInfo) -> bool {
+        match self.documents.iter().position(|known| known.id == info.id) {
+            Some(index) if info.in_progress && !self.documents[index].in_progress => false,
+            Some(index) => {
+                self.documents[index] = info.clone();
+                true
+            }
+            None => {
+                self.documents.push(info.clone());
+                true
+            }
+        }
+    }
+}
+
+struct TraceCache {
+    traces: HashMap<TraceId, CachedTrace>,
+    clock: u64,
+    max_documents: usize,
+}
+
+impl TraceCache {
+    fn new(max_documents: usize) -> Self {
+        TraceCache { traces: HashMap::new(), clock: 0, max_documents }
+    }
+
+    fn contains(&self, trace: TraceId) -> bool {
+        self.traces.contains_key(&trace)
+    }
+
+    fn insert(&mut self, trace: TraceId, day: i64, documents: Vec<SegmentInfo>) {
+        self.clock += 1;
+        self.traces.insert(trace, CachedTrace { day, documents, touched: self.clock });
+    }
+
+    fn get_mut(&mut self, trace: TraceId) -> Option<&mut CachedTrace> {
+        self.clock += 1;
+        let clock = self.clock;
+        self.traces.get_mut(&trace).map(|entry| {
+            entry.touched = clock;
+            entry
+        })
+    }
+
+    fn remove(&mut self, trace: TraceId) {
+        self.traces.remove(&trace);
+    }
+
+    fn forget_days(&mut self, days: &[i64]) {
+        self.traces.retain(|_, entry| !days.contains(&entry.day));
+    }
+
+    /// Evicts the least recently touched half once the cache holds more
+    /// documents than allowed.
+    fn make_room(&mut self) {
+        let documents: usize = self.traces.values().map(|entry| entry.documents.len()).sum();
+        if documents <= self.max_documents {
+            return;
+        }
+        let mut ages: Vec<u64> = self.traces.values().map(|entry| entry.touched).collect();
+        let middle = ages.len() / 2;
+        let (_, median, _) = ages.select_nth_unstable(middle);
+        let median = *median;
+        self.traces.retain(|_, entry| entry.touched > median);
+    }
+}

@@ -1,0 +1,123 @@
+//! The storage contract.
+
+use baton_model::{Document, TraceId};
+use baton_query::TraceSummary;
+
+use crate::Error;
+
+/// The most documents returned for one trace; a larger trace is returned
+/// truncated, with [`StoredTrace::limit_exceeded`] set.
+pub const MAX_TRACE_DOCUMENTS: usize = 10_000;
+
+/// A trace store. Every backend passes the same conformance suite
+/// (`conformance.rs`).
+///
+/// Calls block; async callers run them on a blocking thread. A store is
+/// shared between threads: one writer thread calls [`Store::write`] while
+/// any number of readers call the query methods.
+pub trait Store: Send + Sync + 'static {
+    /// Writes a batch of validated documents.
+    ///
+    /// - MUST be atomic and durable: when it returns `Ok`, every document
+    ///   survives a crash (`kill -9`) of the process; on `Err`, none of the
+    ///   batch is visible.
+    /// - MUST keep one document per `(trace_id, id)`: a later document
+    ///   replaces an earlier one, except that an in-progress document never
+    ///   replaces a complete one, in whatever order they arrive (also within
+    ///   one batch).
+    /// - MUST keep each trace's summary equal to [`baton_query::summarize`]
+    ///   of the trace's current documents when it returns.
+    /// - MAY be called with documents of any number of traces, in any order.
+    fn write(&self, batch: &[Document]) -> Result<(), Error>;
+
+    /// The stored documents of each requested trace.
+    ///
+    /// - MUST return one [`StoredTrace`] per id that has documents, in the
+    ///   order of `ids`, each id at most once; unknown ids are skipped, not an
+    ///   error.
+    /// - MUST return each document's text exactly as it was written, at most
+    ///   [`MAX_TRACE_DOCUMENTS`] of them per trace.
+    /// - The caller owns the result.
+    fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>, Error>;
+
+    /// One page of trace summaries in a time range, newest start first.
+    ///
+    /// - MUST order by `(start_time, id)` descending and return at most
+    ///   `query.limit` summaries, all strictly after `query.after` in that
+    ///   order.
+    /// - MUST set [`SummaryPage::next`] when more summaries may follow, so
+    ///   that following `next` pages visits every matching trace once, as
+    ///   long as the traces' start times do not change meanwhile.
+    /// - An empty range gives an empty page, not an error.
+    fn summaries(&self, query: &SummaryQuery) -> Result<SummaryPage, Error>;
+
+    /// Removes, in bulk, the traces first received before `cutoff` (epoch
+    /// seconds).
+    ///
+    /// - MAY keep data up to one retention unit (a day for the embedded store)
+    ///   past the cutoff; MUST NOT remove data received after it.
+    fn remove_before(&self, cutoff: f64) -> Result<Removed, Error>;
+}
+
+/// The documents of one trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTrace {
+    /// The trace.
+    pub id: TraceId,
+    /// Each document's JSON text, as written.
+    pub documents: Vec<String>,
+    /// The trace holds more than [`MAX_TRACE_DOCUMENTS`] documents.
+    pub limit_exceeded: bool,
+}
+
+/// Which time a summary query's range applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeRange {
+    /// The epoch second written in the trace id.
+    TraceId,
+    /// The trace's start time (its earliest document).
+    #[default]
+    Event,
+}
+
+/// A request for one page of trace summaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryQuery {
+    /// Range start, epoch seconds, inclusive.
+    pub start: f64,
+    /// Range end, epoch seconds, inclusive.
+    pub end: f64,
+    /// Which time the range applies to.
+    pub time_range: TimeRange,
+    /// Continue after this position.
+    pub after: Option<Cursor>,
+    /// The page size.
+    pub limit: usize,
+}
+
+/// A position in the `(start_time, id)` descending order of summaries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    /// The start time of the last summary returned.
+    pub start_time: f64,
+    /// The id of the last summary returned.
+    pub id: TraceId,
+}
+
+/// One page of summaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryPage {
+    /// The summaries, newest start first.
+    pub summaries: Vec<TraceSummary>,
+    /// How many stored summaries were read to answer.
+    pub scanned: u64,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<Cursor>,
+}
+
+/// What [`Store::remove_before`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Removed {
+    /// Partitions (days, for the embedded store) dropped.
+    pub partitions: u64,
+}

@@ -1,0 +1,277 @@
+//! The batching writer: one thread that takes documents from every listener,
+//! groups them into batches and writes each batch with one [`Store::write`].
+//!
+//! Listeners that must not wait (UDP) use [`Writer::try_submit`], which drops
+//! when the queue is full; listeners that answer only once documents are
+//! durable (`PutTraceSegments`) use [`Writer::submit`] and await the [`Ack`].
+//! The queue is bounded by bytes, so memory stays bounded under any load.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use baton_model::{Document, time};
+use tokio::sync::oneshot;
+
+use crate::{Error, Store};
+
+/// Upper bounds, in seconds, of the batch latency histogram.
+pub const BATCH_LATENCY_BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// Writer settings.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// The most documents written in one batch.
+    pub max_batch_documents: usize,
+    /// The most document bytes waiting in the queue; beyond, submissions are
+    /// refused.
+    pub max_queued_bytes: u64,
+    /// How long data is kept; `None` keeps it forever.
+    pub retention: Option<Duration>,
+    /// How often retention runs.
+    pub retention_interval: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            max_batch_documents: 4096,
+            max_queued_bytes: 64 << 20,
+            retention: Some(Duration::from_secs(30 * 86_400)),
+            retention_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Counters the writer keeps, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Batches written.
+    pub batches: AtomicU64,
+    /// Documents written.
+    pub documents_written: AtomicU64,
+    /// Documents in batches that failed to write.
+    pub documents_failed: AtomicU64,
+    /// Documents waiting in the queue.
+    pub queued_documents: AtomicU64,
+    /// Bytes of documents waiting in the queue.
+    pub queued_bytes: AtomicU64,
+    /// Batch write latency, one counter per bucket of [`BATCH_LATENCY_BUCKETS`]
+    /// (not cumulative), the last one for anything slower.
+    pub batch_latency: [AtomicU64; BATCH_LATENCY_BUCKETS.len() + 1],
+    /// Sum of batch write latencies, in microseconds.
+    pub batch_latency_micros: AtomicU64,
+    /// Partitions removed by retention.
+    pub removed_partitions: AtomicU64,
+}
+
+impl WriterStats {
+    fn observe_batch(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BATCH_LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound).unwrap_or(BATCH_LATENCY_BUCKETS.len());
+        self.batch_latency[bucket].fetch_add(1, Ordering::Relaxed);
+        self.batch_latency_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Documents handed to the writer, with an optional acknowledgement.
+pub struct Submit {
+    documents: Vec<Document>,
+    bytes: u64,
+    ack: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+enum Message {
+    Documents(Submit),
+    Stop,
+}
+
+/// Resolves once the submitted documents are durable.
+pub struct Ack(oneshot::Receiver<Result<(), String>>);
+
+impl Ack {
+    /// Waits for the batch holding the documents to be written.
+    pub async fn wait(self) -> Result<(), Error> {
+        match self.0.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(Error::WriteFailed(message)),
+            Err(_) => Err(Error::Stopped),
+        }
+    }
+}
+
+/// A handle to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    sender: mpsc::Sender<Message>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    stats: WriterStats,
+    config: WriterConfig,
+    stopped: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `store`.
+    pub fn start(store: Arc<dyn Store>, config: WriterConfig) -> Writer {
+        let (sender, receiver) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            stats: WriterStats::default(),
+            config,
+            stopped: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("baton-writer".into())
+            .spawn(move || run(store, receiver, thread_shared))
+            .expect("spawning the writer thread");
+        *shared.thread.lock().expect("writer thread handle poisoned") = Some(thread);
+        Writer { sender, shared }
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.shared.stats
+    }
+
+    /// Queues documents without waiting; [`Error::Full`] when the queue is
+    /// full (the documents are dropped), [`Error::Stopped`] after [`Writer::stop`].
+    pub fn try_submit(&self, documents: Vec<Document>) -> Result<(), Error> {
+        self.enqueue(documents, None)
+    }
+
+    /// Queues documents; the returned [`Ack`] resolves when they are durable.
+    pub fn submit(&self, documents: Vec<Document>) -> Result<Ack, Error> {
+        let (sender, receiver) = oneshot::channel();
+        self.enqueue(documents, Some(sender))?;
+        Ok(Ack(receiver))
+    }
+
+    fn enqueue(&self, documents: Vec<Document>, ack: Option<oneshot::Sender<Result<(), String>>>) -> Result<(), Error> {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Err(Error::Stopped);
+        }
+        let stats = &self.shared.stats;
+        let bytes: u64 = documents.iter().map(|document| document.json.len() as u64).sum();
+        let queued = stats.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if queued + bytes > self.shared.config.max_queued_bytes && queued > 0 {
+            stats.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(Error::Full);
+        }
+        stats.queued_documents.fetch_add(documents.len() as u64, Ordering::Relaxed);
+        let count = documents.len() as u64;
+        self.sender.send(Message::Documents(Submit { documents, bytes, ack })).map_err(|_| {
+            stats.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            stats.queued_documents.fetch_sub(count, Ordering::Relaxed);
+            Error::Stopped
+        })
+    }
+
+    /// Refuses new documents, writes everything already queued, and waits for
+    /// the writer thread to finish.
+    pub fn stop(&self) {
+        if self.shared.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let _ = self.sender.send(Message::Stop);
+        let thread = self.shared.thread.lock().expect("writer thread handle poisoned").take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(store: Arc<dyn Store>, receiver: mpsc::Receiver<Message>, shared: Arc<Shared>) {
+    let config = &shared.config;
+    let mut next_retention = Instant::now();
+    let mut stopping = false;
+    while !stopping {
+        if let Some(retention) = config.retention {
+            if Instant::now() >= next_retention {
+                next_retention = Instant::now() + config.retention_interval;
+                let cutoff = time::now() - retention.as_secs_f64();
+                match store.remove_before(cutoff) {
+                    Ok(removed) => {
+                        if removed.partitions > 0 {
+                            tracing::info!(partitions = removed.partitions, "retention removed old data");
+                        }
+                        shared.stats.removed_partitions.fetch_add(removed.partitions, Ordering::Relaxed);
+                    }
+                    Err(error) => tracing::error!(%error, "retention failed"),
+                }
+            }
+        }
+        let first = match receiver.recv_timeout(config.retention_interval.min(Duration::from_secs(60))) {
+            Ok(Message::Documents(submit)) => submit,
+            Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                stopping = true;
+                match receiver.try_recv() {
+                    Ok(Message::Documents(submit)) => submit,
+                    _ => break,
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => continue,
+        };
+        let mut submits = vec![first];
+        let mut count = submits[0].documents.len();
+        // Group commit: take whatever else is already waiting, up to the cap.
+        while count < config.max_batch_documents {
+            match receiver.try_recv() {
+                Ok(Message::Documents(submit)) => {
+                    count += submit.documents.len();
+                    submits.push(submit);
+                }
+                Ok(Message::Stop) => stopping = true,
+                Err(_) => break,
+            }
+        }
+        write_batch(&*store, submits, &shared.stats);
+        if stopping {
+            // Drain what was queued before the stop.
+            let mut rest = Vec::new();
+            while let Ok(Message::Documents(submit)) = receiver.try_recv() {
+                rest.push(submit);
+            }
+            if !rest.is_empty() {
+                write_batch(&*store, rest, &shared.stats);
+            }
+        }
+    }
+}
+
+fn write_batch(store: &dyn Store, submits: Vec<Submit>, stats: &WriterStats) {
+    let mut documents = Vec::with_capacity(submits.iter().map(|submit| submit.documents.len()).sum());
+    let mut acks = Vec::new();
+    let mut bytes = 0;
+    for submit in submits {
+        bytes += submit.bytes;
+        documents.extend(submit.documents);
+        acks.extend(submit.ack);
+    }
+    let started = Instant::now();
+    let result = store.write(&documents);
+    stats.observe_batch(started.elapsed());
+    stats.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    stats.queued_documents.fetch_sub(documents.len() as u64, Ordering::Relaxed);
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    let outcome = match result {
+        Ok(()) => {
+            stats.documents_written.fetch_add(documents.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(error) => {
+            tracing::error!(%error, documents = documents.len(), "batch write failed");
+            stats.documents_failed.fetch_add(documents.len() as u64, Ordering::Relaxed);
+            Err(error.to_string())
+        }
+    };
+    for ack in acks {
+        let _ = ack.send(outcome.clone());
+    }
+}
