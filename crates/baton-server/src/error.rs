@@ -1,0 +1,19 @@
+use std::net::SocketAddr;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A listener could not bind its address.
+    #[error("cannot listen on {protocol} {addr}: {source}")]
+    Bind {
+        /// `udp` or `tcp`.
+        protocol: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("i/o: {0}")]
+    Io(std::io::Error),
+}

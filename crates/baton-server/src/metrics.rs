@@ -1,0 +1,309 @@
+//! The collector's own telemetry: every event that changes a count is a type
+//! whose `emit` logs and bumps exactly one counter, so "every drop is
+//! counted" holds by construction. `/metrics` renders the counters in the
+//! Prometheus text format.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use baton_model::ValidationErrorKind;
+use baton_store::{BATCH_LATENCY_BUCKETS, WriterStats};
+
+/// Where documents come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// The X-Ray daemon protocol over UDP.
+    Udp,
+    /// `PutTraceSegments` over HTTP.
+    Http,
+}
+
+impl Protocol {
+    const ALL: [Protocol; 2] = [Protocol::Udp, Protocol::Http];
+
+    fn label(self) -> &'static str {
+        match self {
+            Protocol::Udp => "udp",
+            Protocol::Http => "http",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a UDP datagram was rejected before its document was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DatagramProblem {
+    /// Nothing in the datagram.
+    Empty,
+    /// No `\n` after the header, or nothing after it.
+    MissingHeader,
+    /// The header is not `{"format":"json","version":1}`.
+    InvalidHeader,
+}
+
+impl DatagramProblem {
+    const ALL: [DatagramProblem; 3] = [DatagramProblem::Empty, DatagramProblem::MissingHeader, DatagramProblem::InvalidHeader];
+
+    fn code(self) -> &'static str {
+        match self {
+            DatagramProblem::Empty => "EmptyDatagram",
+            DatagramProblem::MissingHeader => "MissingHeader",
+            DatagramProblem::InvalidHeader => "InvalidHeader",
+        }
+    }
+}
+
+/// A rejection reason: a datagram problem or an invalid document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RejectReason {
+    /// The datagram around the document was malformed.
+    Datagram(DatagramProblem),
+    /// The document itself was invalid.
+    Document(ValidationErrorKind),
+}
+
+impl RejectReason {
+    fn code(self) -> &'static str {
+        match self {
+            RejectReason::Datagram(problem) => problem.code(),
+            RejectReason::Document(kind) => kind.code(),
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            RejectReason::Datagram(problem) => problem as usize,
+            RejectReason::Document(kind) => DatagramProblem::ALL.len() + kind as usize,
+        }
+    }
+
+    fn all() -> impl Iterator<Item = RejectReason> {
+        DatagramProblem::ALL
+            .into_iter()
+            .map(RejectReason::Datagram)
+            .chain(ValidationErrorKind::ALL.into_iter().map(RejectReason::Document))
+    }
+}
+
+const REASONS: usize = DatagramProblem::ALL.len() + ValidationErrorKind::ALL.len();
+
+/// The collector's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    received: [AtomicU64; 2],
+    bytes: [AtomicU64; 2],
+    accepted: [AtomicU64; 2],
+    rejected: [[AtomicU64; REASONS]; 2],
+    dropped: [AtomicU64; 2],
+    api_requests: AtomicU64,
+    api_errors: AtomicU64,
+}
+
+/// One datagram or request body arrived.
+pub(crate) struct BytesReceived {
+    /// Its protocol.
+    pub(crate) protocol: Protocol,
+    /// Its size.
+    pub(crate) bytes: usize,
+}
+
+impl BytesReceived {
+    /// Counts the bytes.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        metrics.bytes[self.protocol.index()].fetch_add(self.bytes as u64, Ordering::Relaxed);
+    }
+}
+
+/// Documents were read from the wire, valid or not.
+pub(crate) struct DocumentsReceived {
+    /// Their protocol.
+    pub(crate) protocol: Protocol,
+    /// How many.
+    pub(crate) count: usize,
+}
+
+impl DocumentsReceived {
+    /// Counts them.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        metrics.received[self.protocol.index()].fetch_add(self.count as u64, Ordering::Relaxed);
+    }
+}
+
+/// Valid documents were handed to the store writer.
+pub(crate) struct DocumentsAccepted {
+    /// Their protocol.
+    pub(crate) protocol: Protocol,
+    /// How many.
+    pub(crate) count: usize,
+}
+
+impl DocumentsAccepted {
+    /// Counts them.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        metrics.accepted[self.protocol.index()].fetch_add(self.count as u64, Ordering::Relaxed);
+    }
+}
+
+/// A document (or datagram) was rejected as malformed.
+pub(crate) struct DocumentRejectedError<'a> {
+    /// Its protocol.
+    pub(crate) protocol: Protocol,
+    /// The class of problem.
+    pub(crate) reason: RejectReason,
+    /// The precise message.
+    pub(crate) message: &'a str,
+    /// The sender, when known.
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl DocumentRejectedError<'_> {
+    /// Logs the rejection and counts it under its reason.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        // debug, not warn: a flood of bad datagrams must not become a flood of
+        // log lines; the counter shows it.
+        tracing::debug!(
+            error = self.message,
+            reason = self.reason.code(),
+            protocol = self.protocol.label(),
+            peer = ?self.peer,
+            "document rejected"
+        );
+        metrics.rejected[self.protocol.index()][self.reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Valid documents were dropped because the store writer's queue was full.
+pub(crate) struct DocumentsDroppedError {
+    /// Their protocol.
+    pub(crate) protocol: Protocol,
+    /// How many.
+    pub(crate) count: usize,
+}
+
+impl DocumentsDroppedError {
+    /// Logs and counts the drop.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        tracing::debug!(count = self.count, protocol = self.protocol.label(), "documents dropped: store queue full");
+        metrics.dropped[self.protocol.index()].fetch_add(self.count as u64, Ordering::Relaxed);
+    }
+}
+
+/// An X-Ray API request was answered.
+pub(crate) struct ApiRequestServed {
+    /// Whether the answer was an error.
+    pub(crate) failed: bool,
+}
+
+impl ApiRequestServed {
+    /// Counts the request.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        metrics.api_requests.fetch_add(1, Ordering::Relaxed);
+        if self.failed {
+            metrics.api_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Metrics {
+    /// How many documents of `protocol` were rejected for `reason`.
+    pub(crate) fn rejected(&self, protocol: Protocol, reason: RejectReason) -> u64 {
+        self.rejected[protocol.index()][reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition of these counters and the writer's.
+    pub fn render(&self, writer: &WriterStats) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        let per_protocol = |out: &mut String, name: &str, counters: &[AtomicU64; 2]| {
+            for protocol in Protocol::ALL {
+                let _ = writeln!(out, "{name}{{protocol=\"{}\"}} {}", protocol.label(), load(&counters[protocol.index()]));
+            }
+        };
+        family(&mut out, "baton_bytes_received_total", "counter", "Bytes of datagrams and request bodies received.");
+        per_protocol(&mut out, "baton_bytes_received_total", &self.bytes);
+        family(&mut out, "baton_documents_received_total", "counter", "Documents received, valid or not.");
+        per_protocol(&mut out, "baton_documents_received_total", &self.received);
+        family(&mut out, "baton_documents_accepted_total", "counter", "Valid documents handed to the store writer.");
+        per_protocol(&mut out, "baton_documents_accepted_total", &self.accepted);
+        family(&mut out, "baton_documents_rejected_total", "counter", "Malformed documents or datagrams, by reason.");
+        for protocol in Protocol::ALL {
+            for reason in RejectReason::all() {
+                if protocol == Protocol::Http && matches!(reason, RejectReason::Datagram(_)) {
+                    continue;
+                }
+                let _ = writeln!(
+                    out,
+                    "baton_documents_rejected_total{{protocol=\"{}\",reason=\"{}\"}} {}",
+                    protocol.label(),
+                    reason.code(),
+                    self.rejected(protocol, reason)
+                );
+            }
+        }
+        family(&mut out, "baton_documents_dropped_total", "counter", "Valid documents dropped because the store queue was full.");
+        for protocol in Protocol::ALL {
+            let _ = writeln!(
+                out,
+                "baton_documents_dropped_total{{protocol=\"{}\",reason=\"queue_full\"}} {}",
+                protocol.label(),
+                load(&self.dropped[protocol.index()])
+            );
+        }
+        family(&mut out, "baton_api_requests_total", "counter", "X-Ray API requests answered.");
+        let _ = writeln!(out, "baton_api_requests_total {}", load(&self.api_requests));
+        family(&mut out, "baton_api_errors_total", "counter", "X-Ray API requests answered with an error.");
+        let _ = writeln!(out, "baton_api_errors_total {}", load(&self.api_errors));
+        family(&mut out, "baton_store_documents_written_total", "counter", "Documents written durably by the store.");
+        let _ = writeln!(out, "baton_store_documents_written_total {}", load(&writer.documents_written));
+        family(&mut out, "baton_store_documents_failed_total", "counter", "Documents in store batches that failed to write.");
+        let _ = writeln!(out, "baton_store_documents_failed_total {}", load(&writer.documents_failed));
+        family(&mut out, "baton_store_queue_documents", "gauge", "Documents waiting for the store writer.");
+        let _ = writeln!(out, "baton_store_queue_documents {}", load(&writer.queued_documents));
+        family(&mut out, "baton_store_queue_bytes", "gauge", "Bytes of documents waiting for the store writer.");
+        let _ = writeln!(out, "baton_store_queue_bytes {}", load(&writer.queued_bytes));
+        family(&mut out, "baton_store_removed_partitions_total", "counter", "Partitions removed by retention.");
+        let _ = writeln!(out, "baton_store_removed_partitions_total {}", load(&writer.removed_partitions));
+        family(&mut out, "baton_store_batch_seconds", "histogram", "Time to write one batch durably.");
+        let mut cumulative = 0;
+        for (bound, counter) in BATCH_LATENCY_BUCKETS.iter().zip(&writer.batch_latency) {
+            cumulative += load(counter);
+            let _ = writeln!(out, "baton_store_batch_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += load(&writer.batch_latency[BATCH_LATENCY_BUCKETS.len()]);
+        let _ = writeln!(out, "baton_store_batch_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(out, "baton_store_batch_seconds_sum {}", load(&writer.batch_latency_micros) as f64 / 1e6);
+        let _ = writeln!(out, "baton_store_batch_seconds_count {}", load(&writer.batches));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_reason_and_the_histogram() {
+        let metrics = Metrics::default();
+        DocumentRejectedError {
+            protocol: Protocol::Udp,
+            reason: RejectReason::Document(ValidationErrorKind::InvalidTraceId),
+            message: "bad",
+            peer: None,
+        }
+        .emit(&metrics);
+        DocumentsReceived { protocol: Protocol::Http, count: 3 }.emit(&metrics);
+        let text = metrics.render(&WriterStats::default());
+        assert!(text.contains("baton_documents_rejected_total{protocol=\"udp\",reason=\"InvalidTraceId\"} 1\n"));
+        assert!(text.contains("baton_documents_rejected_total{protocol=\"udp\",reason=\"InvalidHeader\"} 0\n"));
+        assert!(!text.contains("protocol=\"http\",reason=\"InvalidHeader\""));
+        assert!(text.contains("baton_documents_received_total{protocol=\"http\"} 3\n"));
+        assert!(text.contains("baton_store_batch_seconds_bucket{le=\"+Inf\"} 0\n"));
+    }
+}

@@ -1,0 +1,301 @@
+//! The X-Ray REST API's JSON shapes (botocore's `xray` model), kept apart
+//! from the domain types and converted by hand. Only this module knows them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use baton_model::{AnnotationValue, HttpFacts, time};
+use baton_query::{ServiceId, TraceSummary};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// A botocore `Timestamp`: epoch seconds as a number (what boto3 sends) or
+/// an ISO 8601 string (what other SDKs may send).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Timestamp(pub(crate) f64);
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TimestampVisitor;
+        impl Visitor<'_> for TimestampVisitor {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("epoch seconds or an ISO 8601 timestamp")
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Timestamp, E> {
+                Ok(Timestamp(value))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp(value as f64))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Timestamp, E> {
+                Ok(Timestamp(value as f64))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Timestamp, E> {
+                value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .or_else(|| time::parse_iso(value.trim()))
+                    .map(Timestamp)
+                    .ok_or_else(|| E::custom(format!("{value:?} is neither epoch seconds nor an ISO 8601 timestamp")))
+            }
+        }
+        deserializer.deserialize_any(TimestampVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PutTraceSegmentsRequest {
+    pub(crate) trace_segment_documents: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PutTraceSegmentsResult {
+    pub(crate) unprocessed_trace_segments: Vec<UnprocessedTraceSegment>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UnprocessedTraceSegment {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    pub(crate) error_code: String,
+    pub(crate) message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct BatchGetTracesRequest {
+    pub(crate) trace_ids: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct BatchGetTracesResult {
+    pub(crate) traces: Vec<Trace>,
+    pub(crate) unprocessed_trace_ids: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Trace {
+    pub(crate) id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) duration: Option<f64>,
+    pub(crate) limit_exceeded: bool,
+    pub(crate) segments: Vec<Segment>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Segment {
+    pub(crate) id: String,
+    pub(crate) document: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GetTraceSummariesRequest {
+    pub(crate) start_time: Timestamp,
+    pub(crate) end_time: Timestamp,
+    pub(crate) time_range_type: Option<String>,
+    pub(crate) sampling: Option<bool>,
+    pub(crate) sampling_strategy: Option<SamplingStrategy>,
+    pub(crate) filter_expression: Option<String>,
+    pub(crate) next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SamplingStrategy {
+    pub(crate) name: Option<String>,
+    pub(crate) value: Option<f64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GetTraceSummariesResult {
+    pub(crate) trace_summaries: Vec<WireTraceSummary>,
+    pub(crate) approximate_time: f64,
+    pub(crate) traces_processed_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct WireTraceSummary {
+    id: String,
+    start_time: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_time: Option<f64>,
+    has_fault: bool,
+    has_error: bool,
+    has_throttle: bool,
+    is_partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<WireHttp>,
+    annotations: BTreeMap<String, Vec<ValueWithServiceIds>>,
+    users: Vec<TraceUser>,
+    service_ids: Vec<WireServiceId>,
+    #[serde(rename = "ResourceARNs")]
+    resource_arns: Vec<ResourceArnDetail>,
+    instance_ids: Vec<InstanceIdDetail>,
+    availability_zones: Vec<AvailabilityZoneDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry_point: Option<WireServiceId>,
+    revision: u32,
+    matched_event_time: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireHttp {
+    #[serde(rename = "HttpURL", skip_serializing_if = "Option::is_none")]
+    http_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_ip: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ValueWithServiceIds {
+    annotation_value: WireAnnotationValue,
+    service_ids: Vec<WireServiceId>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+enum WireAnnotationValue {
+    StringValue(String),
+    NumberValue(f64),
+    BooleanValue(bool),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TraceUser {
+    user_name: String,
+    service_ids: Vec<WireServiceId>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireServiceId {
+    name: String,
+    names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+    #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ResourceArnDetail {
+    #[serde(rename = "ARN")]
+    arn: String,
+}
+
+#[derive(Serialize)]
+struct InstanceIdDetail {
+    #[serde(rename = "Id")]
+    id: String,
+}
+
+#[derive(Serialize)]
+struct AvailabilityZoneDetail {
+    #[serde(rename = "Name")]
+    name: String,
+}
+
+fn service_id(service: &ServiceId) -> WireServiceId {
+    WireServiceId {
+        name: service.name.clone(),
+        names: service.names.clone(),
+        account_id: service.account_id.clone(),
+        kind: service.kind.clone(),
+    }
+}
+
+fn http(http: &HttpFacts) -> WireHttp {
+    WireHttp {
+        http_url: http.url.clone(),
+        http_status: http.status,
+        http_method: http.method.clone(),
+        user_agent: http.user_agent.clone(),
+        client_ip: http.client_ip.clone(),
+    }
+}
+
+impl From<&TraceSummary> for WireTraceSummary {
+    fn from(summary: &TraceSummary) -> Self {
+        WireTraceSummary {
+            id: summary.id.to_string(),
+            start_time: summary.start_time,
+            duration: summary.duration,
+            response_time: summary.response_time,
+            has_fault: summary.has_fault,
+            has_error: summary.has_error,
+            has_throttle: summary.has_throttle,
+            is_partial: summary.is_partial,
+            http: summary.http.as_ref().map(http),
+            annotations: summary
+                .annotations
+                .iter()
+                .map(|annotation| {
+                    let values = annotation
+                        .values
+                        .iter()
+                        .map(|value| ValueWithServiceIds {
+                            annotation_value: match &value.value {
+                                AnnotationValue::String(text) => WireAnnotationValue::StringValue(text.clone()),
+                                AnnotationValue::Number(number) => WireAnnotationValue::NumberValue(*number),
+                                AnnotationValue::Bool(flag) => WireAnnotationValue::BooleanValue(*flag),
+                            },
+                            service_ids: value.service_ids.iter().map(service_id).collect(),
+                        })
+                        .collect();
+                    (annotation.key.clone(), values)
+                })
+                .collect(),
+            users: summary
+                .users
+                .iter()
+                .map(|user| TraceUser { user_name: user.name.clone(), service_ids: user.service_ids.iter().map(service_id).collect() })
+                .collect(),
+            service_ids: summary.service_ids.iter().map(service_id).collect(),
+            resource_arns: summary.resource_arns.iter().map(|arn| ResourceArnDetail { arn: arn.clone() }).collect(),
+            instance_ids: summary.instance_ids.iter().map(|id| InstanceIdDetail { id: id.clone() }).collect(),
+            availability_zones: summary.availability_zones.iter().map(|name| AvailabilityZoneDetail { name: name.clone() }).collect(),
+            entry_point: summary.entry_point.as_ref().map(service_id),
+            revision: summary.revision,
+            matched_event_time: summary.start_time,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_numbers_or_iso_strings() {
+        let parse = |json: &str| serde_json::from_str::<Timestamp>(json).map(|timestamp| timestamp.0);
+        assert_eq!(parse("1732534200").unwrap(), 1_732_534_200.0);
+        assert_eq!(parse("1732534200.5").unwrap(), 1_732_534_200.5);
+        assert_eq!(parse("\"1732534200\"").unwrap(), 1_732_534_200.0);
+        assert_eq!(parse("\"2024-11-25T11:30:00Z\"").unwrap(), 1_732_534_200.0);
+        assert!(parse("\"last tuesday\"").unwrap_err().to_string().contains("neither epoch seconds nor an ISO 8601 timestamp"));
+    }
+}

@@ -1,0 +1,115 @@
+//! Command-line arguments: parsed raw by clap, then validated into the
+//! settings each command runs with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+/// Baton: a self-hosted, X-Ray compatible tracing system.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the collector, store and API.
+    Serve(ServeArgs),
+    /// List recent trace summaries from a running server.
+    Traces(TracesArgs),
+    /// Print one trace as a tree of segments from a running server.
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Where the embedded store keeps its files.
+    #[arg(long, default_value = "baton-data")]
+    data_dir: PathBuf,
+    /// UDP (X-Ray daemon protocol) and HTTP (X-Ray API, /metrics) on this one address.
+    #[arg(long, default_value = "127.0.0.1:2000")]
+    listen: SocketAddr,
+    /// How long traces are kept, e.g. 30d, 12h (whole days are removed at once).
+    #[arg(long, default_value = "30d")]
+    retention: String,
+    /// Log filter, in RUST_LOG syntax; RUST_LOG wins when set.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+/// Validated settings of `baton serve`.
+#[derive(Debug)]
+pub(crate) struct ServeSettings {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) listen: SocketAddr,
+    pub(crate) retention: Duration,
+    pub(crate) log: String,
+}
+
+impl ServeArgs {
+    pub(crate) fn validate(self) -> anyhow::Result<ServeSettings> {
+        let retention = parse_duration(&self.retention).context("--retention")?;
+        if retention.is_zero() {
+            bail!("--retention must be longer than zero");
+        }
+        Ok(ServeSettings { data_dir: self.data_dir, listen: self.listen, retention, log: self.log })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TracesArgs {
+    /// The server's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:2000")]
+    pub(crate) endpoint: String,
+    /// How far back to look, e.g. 15m, 1h, 2d.
+    #[arg(long, default_value = "1h")]
+    pub(crate) since: String,
+    /// The most traces to list.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TraceArgs {
+    /// The trace id, e.g. 1-6744a1b2-0123456789abcdef01234567.
+    pub(crate) id: String,
+    /// The server's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:2000")]
+    pub(crate) endpoint: String,
+}
+
+/// Parses `90s`, `15m`, `12h`, `30d` (a bare number is seconds).
+pub(crate) fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().with_context(|| format!("{text:?} is not a duration like 30d, 12h, 15m or 90s"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => bail!("unknown duration unit {other:?} in {text:?}; use s, m, h or d"),
+    };
+    Ok(Duration::from_secs(number * seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(12 * 3600));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2w").unwrap_err().to_string(), "unknown duration unit \"w\" in \"2w\"; use s, m, h or d");
+        assert!(parse_duration("soon").is_err());
+    }
+}
