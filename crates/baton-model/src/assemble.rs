@@ -10,8 +10,11 @@ use serde_json::{Map, Value};
 use crate::id::TraceId;
 
 /// How deep independent subsegments are merged into each other; a longer
-/// chain stays split rather than risking the stack.
-const MAX_MERGE_DEPTH: usize = 64;
+/// chain stays split rather than risking the stack. Each level nests the JSON
+/// twice (the subsegment and its `subsegments` array), and readers such as
+/// serde_json refuse more than 128 levels, so this leaves half of them to
+/// what the documents themselves nest.
+const MAX_MERGE_DEPTH: usize = 32;
 
 /// A whole trace as `BatchGetTraces` returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +33,8 @@ pub struct AssembledTrace {
 pub struct AssembledSegment {
     /// The document's id.
     pub id: String,
-    /// The document as JSON text, merged subsegments included.
+    /// The document as JSON text, merged subsegments included; exactly the
+    /// stored text when nothing was merged into it.
     pub document: String,
 }
 
@@ -42,14 +46,34 @@ type Object = Map<String, Value>;
 /// Documents that are not JSON objects are skipped: the store only holds
 /// validated ones.
 pub fn assemble<'a>(id: TraceId, documents: impl IntoIterator<Item = &'a str>) -> AssembledTrace {
+    let mut originals: HashMap<String, Option<&str>> = HashMap::new();
     let mut objects: Vec<Object> = documents
         .into_iter()
-        .filter_map(|text| match serde_json::from_str(text) {
-            Ok(Value::Object(object)) => Some(object),
+        .filter_map(|document| match serde_json::from_str(document) {
+            Ok(Value::Object(object)) => {
+                // A document met twice (in progress, then complete) is merged,
+                // so it has no single original text.
+                let id = text(&object, "id").unwrap_or_default().to_owned();
+                originals.entry(id).and_modify(|original| *original = None).or_insert(Some(document));
+                Some(object)
+            }
             _ => None,
         })
         .collect();
     objects.sort_by(compare_entities);
+    // Copies of one document (sent in progress, then complete) become one.
+    let mut position: HashMap<String, usize> = HashMap::new();
+    let mut unique: Vec<Object> = Vec::with_capacity(objects.len());
+    for object in objects {
+        match position.get(text(&object, "id").unwrap_or_default()) {
+            Some(&index) => merge_same_id(&mut unique[index], object),
+            None => {
+                position.insert(text(&object, "id").unwrap_or_default().to_owned(), unique.len());
+                unique.push(object);
+            }
+        }
+    }
+    let objects = unique;
 
     let mut first_start = f64::INFINITY;
     let mut last_end = f64::NEG_INFINITY;
@@ -78,22 +102,24 @@ pub fn assemble<'a>(id: TraceId, documents: impl IntoIterator<Item = &'a str>) -
         }
     }
 
-    let mut roots: Vec<Object> = segments.into_iter().chain(orphans).collect();
-    for root in &mut roots {
-        attach(root, &mut children, 0);
+    // Each root with whether something was merged into it.
+    let mut roots: Vec<(Object, bool)> = segments.into_iter().chain(orphans).map(|root| (root, false)).collect();
+    for (root, changed) in &mut roots {
+        *changed = attach(root, &mut children, 0);
     }
     // What is left has a parent that was itself never attached: a cycle, or a
     // chain deeper than the merge limit. Show it rather than lose it.
-    let mut leftovers: Vec<Object> = children.into_values().flatten().collect();
-    leftovers.sort_by(compare_entities);
-    roots.extend(leftovers);
-    roots.sort_by(compare_entities);
+    roots.extend(children.into_values().flatten().map(|leftover| (leftover, false)));
+    roots.sort_by(|left, right| compare_entities(&left.0, &right.0));
 
     let segments = roots
         .into_iter()
-        .map(|object| AssembledSegment {
-            id: text(&object, "id").unwrap_or_default().to_owned(),
-            document: Value::Object(object).to_string(),
+        .map(|(object, changed)| {
+            let id = text(&object, "id").unwrap_or_default().to_owned();
+            // A document nothing was merged into is returned as it was sent.
+            let original = if changed { None } else { originals.get(&id).copied().flatten() };
+            let document = original.map_or_else(|| Value::Object(object).to_string(), str::to_owned);
+            AssembledSegment { id, document }
         })
         .collect();
     AssembledTrace { id, duration, segments }
@@ -137,42 +163,67 @@ fn collect_ids<'a>(object: &'a Object, ids: &mut HashSet<&'a str>) {
 
 /// Merges into `node` (and its embedded subsegments) the independent
 /// subsegments whose parent they are.
-fn attach(node: &mut Object, children: &mut HashMap<String, Vec<Object>>, depth: usize) {
+/// Returns whether anything was merged into `node`.
+fn attach(node: &mut Object, children: &mut HashMap<String, Vec<Object>>, depth: usize) -> bool {
     if depth >= MAX_MERGE_DEPTH {
-        return;
+        return false;
     }
+    let mut changed = false;
     if let Some(Value::Array(embedded)) = node.get_mut("subsegments") {
         for subsegment in embedded {
             if let Value::Object(subsegment) = subsegment {
-                attach(subsegment, children, depth + 1);
+                changed |= attach(subsegment, children, depth + 1);
             }
         }
     }
-    let Some(id) = text(node, "id") else { return };
-    let Some(mut kids) = children.remove(id) else { return };
+    let Some(id) = text(node, "id") else { return changed };
+    let Some(mut kids) = children.remove(id) else { return changed };
     for kid in &mut kids {
         attach(kid, children, depth + 1);
     }
+    add_subsegments(node, kids);
+    true
+}
+
+/// Adds `subsegments` to those of `node`, merging each into the one with the
+/// same id if there is one.
+fn add_subsegments(node: &mut Object, subsegments: Vec<Object>) {
     let Value::Array(list) = node.entry("subsegments").or_insert_with(|| Value::Array(Vec::new())) else {
         return;
     };
-    for kid in kids {
-        let same_id = list.iter().position(|existing| {
-            existing.as_object().and_then(|existing| text(existing, "id")) == text(&kid, "id")
+    for subsegment in subsegments {
+        let same_id = list.iter_mut().find_map(|existing| {
+            existing.as_object_mut().filter(|existing| text(existing, "id") == text(&subsegment, "id"))
         });
         match same_id {
-            // A complete document wins over an in-progress one with the same id.
-            Some(index) if is_complete(&kid) || !list[index].as_object().is_some_and(is_complete) => {
-                list[index] = Value::Object(kid);
-            }
-            Some(_) => {}
-            None => list.push(Value::Object(kid)),
+            Some(existing) => merge_same_id(existing, subsegment),
+            None => list.push(Value::Object(subsegment)),
         }
     }
     list.sort_by(|left, right| match (left.as_object(), right.as_object()) {
         (Some(left), Some(right)) => compare_entities(left, right),
         _ => Ordering::Equal,
     });
+}
+
+/// Merges `other` into `kept`, two copies of one entity: a complete copy wins
+/// over an in-progress one (`other` wins a tie), and the subsegments of the
+/// losing copy are kept under the winner, so that none merged into it is lost.
+fn merge_same_id(kept: &mut Object, mut other: Object) {
+    if is_complete(&other) || !is_complete(kept) {
+        std::mem::swap(kept, &mut other);
+    }
+    let Some(Value::Array(lost)) = other.remove("subsegments") else { return };
+    let lost: Vec<Object> = lost
+        .into_iter()
+        .filter_map(|subsegment| match subsegment {
+            Value::Object(subsegment) => Some(subsegment),
+            _ => None,
+        })
+        .collect();
+    if !lost.is_empty() {
+        add_subsegments(kept, lost);
+    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
@@ -225,7 +227,7 @@ impl Document {
         let text = std::str::from_utf8(bytes)
             .map_err(|error| invalid(ValidationErrorKind::InvalidJson, format!("document is not UTF-8: {error}")))?;
         let raw: RawEntity<'_> = match serde_json::from_str(text) {
-            Ok(raw) => raw,
+            Ok(ObjectOnly(raw)) => raw,
             Err(error) => return Err(diagnose(text, error)),
         };
         let id_for_errors = raw.id.as_deref().map(str::to_owned);
@@ -267,9 +269,9 @@ struct RawEntity<'a> {
     #[serde(borrow)]
     resource_arn: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    http: Option<RawHttp<'a>>,
+    http: Option<ObjectOnly<RawHttp<'a>>>,
     #[serde(borrow)]
-    aws: Option<RawAws<'a>>,
+    aws: Option<ObjectOnly<RawAws<'a>>>,
     annotations: Option<Annotations>,
     #[serde(rename = "metadata")]
     _metadata: Option<AnyObject>,
@@ -278,14 +280,14 @@ struct RawEntity<'a> {
     #[serde(rename = "cause")]
     _cause: Option<Cause>,
     #[serde(borrow)]
-    subsegments: Option<Vec<RawEntity<'a>>>,
+    subsegments: Option<Vec<ObjectOnly<RawEntity<'a>>>>,
 }
 
 #[derive(Deserialize)]
 struct RawHttp<'a> {
     #[serde(borrow)]
-    request: Option<RawHttpRequest<'a>>,
-    response: Option<RawHttpResponse>,
+    request: Option<ObjectOnly<RawHttpRequest<'a>>>,
+    response: Option<ObjectOnly<RawHttpResponse>>,
 }
 
 #[derive(Deserialize)]
@@ -310,7 +312,7 @@ struct RawAws<'a> {
     #[serde(borrow)]
     account_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    ec2: Option<RawEc2<'a>>,
+    ec2: Option<ObjectOnly<RawEc2<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +321,26 @@ struct RawEc2<'a> {
     instance_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     availability_zone: Option<Cow<'a, str>>,
+}
+
+/// A struct read only from a JSON object: serde's derived structs also accept
+/// an array of their fields in order, which no document may hold.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = ObjectOnly<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjectOnly<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(ObjectOnly)
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor(PhantomData))
+    }
 }
 
 /// Annotations as read: keys checked later, values typed while reading.
@@ -465,12 +487,12 @@ impl RawEntity<'_> {
             fault: self.fault.unwrap_or(false),
             throttle: self.throttle.unwrap_or(false),
             any_in_progress: in_progress,
-            http: self.http.map(|http| HttpFacts {
-                method: http.request.as_ref().and_then(|r| r.method.as_deref().map(str::to_owned)),
-                url: http.request.as_ref().and_then(|r| r.url.as_deref().map(str::to_owned)),
-                user_agent: http.request.as_ref().and_then(|r| r.user_agent.as_deref().map(str::to_owned)),
-                client_ip: http.request.as_ref().and_then(|r| r.client_ip.as_deref().map(str::to_owned)),
-                status: http.response.and_then(|response| response.status),
+            http: self.http.map(|ObjectOnly(http)| HttpFacts {
+                method: http.request.as_ref().and_then(|r| r.0.method.as_deref().map(str::to_owned)),
+                url: http.request.as_ref().and_then(|r| r.0.url.as_deref().map(str::to_owned)),
+                user_agent: http.request.as_ref().and_then(|r| r.0.user_agent.as_deref().map(str::to_owned)),
+                client_ip: http.request.as_ref().and_then(|r| r.0.client_ip.as_deref().map(str::to_owned)),
+                status: http.response.and_then(|response| response.0.status),
             }),
             annotations: Vec::new(),
             user: self.user.map(Cow::into_owned),
@@ -480,9 +502,9 @@ impl RawEntity<'_> {
             availability_zone: None,
             subsegment_ids: Vec::new(),
         };
-        if let Some(aws) = self.aws {
+        if let Some(ObjectOnly(aws)) = self.aws {
             facts.account_id = aws.account_id.map(Cow::into_owned);
-            if let Some(ec2) = aws.ec2 {
+            if let Some(ObjectOnly(ec2)) = aws.ec2 {
                 facts.instance_id = ec2.instance_id.map(Cow::into_owned);
                 facts.availability_zone = ec2.availability_zone.map(Cow::into_owned);
             }
@@ -575,8 +597,12 @@ fn collect_annotations(
     Ok(())
 }
 
-fn collect_subsegments(path: &str, subsegments: Vec<RawEntity<'_>>, facts: &mut Facts) -> Result<(), ValidationError> {
-    for (index, subsegment) in subsegments.into_iter().enumerate() {
+fn collect_subsegments(
+    path: &str,
+    subsegments: Vec<ObjectOnly<RawEntity<'_>>>,
+    facts: &mut Facts,
+) -> Result<(), ValidationError> {
+    for (index, ObjectOnly(subsegment)) in subsegments.into_iter().enumerate() {
         let path = format!("{path}subsegments[{index}].");
         let id = parse_segment_id(&format!("{path}id"), subsegment.id.as_deref())?
             .ok_or_else(|| invalid(ValidationErrorKind::MissingField, format!("{path}id is required")))?;
@@ -705,10 +731,10 @@ fn wrong_type(entity: &Value, path: &str) -> Option<String> {
     for (object_path, members) in nested {
         let object = object_path.split('.').try_fold(entity, |value, key| value.get(key));
         for (member, expect) in members {
-            if let Some(value) = object.and_then(|object| object.get(member)) {
-                if let Some(message) = mismatch(&format!("{object_path}.{member}"), value, *expect) {
-                    return Some(message);
-                }
+            if let Some(value) = object.and_then(|object| object.get(member))
+                && let Some(message) = mismatch(&format!("{object_path}.{member}"), value, *expect)
+            {
+                return Some(message);
             }
         }
     }

@@ -8,7 +8,7 @@
 //! writer refuses and the documents are counted as dropped.
 
 use std::io::ErrorKind;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -73,32 +73,10 @@ fn receive(socket: UdpSocket, writer: Writer, metrics: Arc<Metrics>, stop: Arc<A
     while !stop.load(Ordering::Relaxed) {
         match socket.recv_from(&mut buffer) {
             Ok((length, peer)) => {
-                let datagram = &buffer[..length];
-                BytesReceived { protocol: Protocol::Udp, bytes: length }.emit(&metrics);
-                match split_datagram(datagram) {
-                    Err((problem, message)) => {
-                        DocumentRejectedError { protocol: Protocol::Udp, reason: RejectReason::Datagram(problem), message, peer: Some(peer) }
-                            .emit(&metrics);
-                    }
-                    Ok(document) => {
-                        DocumentsReceived { protocol: Protocol::Udp, count: 1 }.emit(&metrics);
-                        match Document::parse(document) {
-                            Ok(document) => {
-                                if group.is_empty() {
-                                    group_started = Instant::now();
-                                }
-                                group.push(document);
-                            }
-                            Err(error) => DocumentRejectedError {
-                                protocol: Protocol::Udp,
-                                reason: RejectReason::Document(error.kind),
-                                message: &error.message,
-                                peer: Some(peer),
-                            }
-                            .emit(&metrics),
-                        }
-                    }
+                if group.is_empty() {
+                    group_started = Instant::now();
                 }
+                read_datagram(&buffer[..length], peer, &metrics, &mut group);
                 if group.len() >= GROUP_SIZE || (!group.is_empty() && group_started.elapsed() >= GROUP_DELAY) {
                     hand_over(&writer, &metrics, &mut group);
                 }
@@ -112,7 +90,34 @@ fn receive(socket: UdpSocket, writer: Writer, metrics: Arc<Metrics>, stop: Arc<A
             }
         }
     }
+    // Stopping: what the kernel already holds was sent before the stop.
+    if socket.set_nonblocking(true).is_ok() {
+        while let Ok((length, peer)) = socket.recv_from(&mut buffer) {
+            read_datagram(&buffer[..length], peer, &metrics, &mut group);
+            if group.len() >= GROUP_SIZE {
+                hand_over(&writer, &metrics, &mut group);
+            }
+        }
+    }
     hand_over(&writer, &metrics, &mut group);
+}
+
+/// Counts one datagram and adds its document to `group` if it is valid.
+fn read_datagram(datagram: &[u8], peer: SocketAddr, metrics: &Metrics, group: &mut Vec<Document>) {
+    BytesReceived { protocol: Protocol::Udp, bytes: datagram.len() }.emit(metrics);
+    // Every datagram counts as one document received, so that received =
+    // accepted + rejected + dropped.
+    DocumentsReceived { protocol: Protocol::Udp, count: 1 }.emit(metrics);
+    let parsed = match split_datagram(datagram) {
+        Err((problem, message)) => Err((RejectReason::Datagram(problem), message.to_owned())),
+        Ok(document) => Document::parse(document).map_err(|error| (RejectReason::Document(error.kind), error.message)),
+    };
+    match parsed {
+        Ok(document) => group.push(document),
+        Err((reason, message)) => {
+            DocumentRejectedError { protocol: Protocol::Udp, reason, message: &message, peer: Some(peer) }.emit(metrics);
+        }
+    }
 }
 
 fn hand_over(writer: &Writer, metrics: &Metrics, group: &mut Vec<Document>) {

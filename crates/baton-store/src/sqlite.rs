@@ -3,23 +3,34 @@
 //! Data is partitioned by the UTC day a trace was first received: each day
 //! has a `seg_YYYYMMDD` table (documents) and a `sum_YYYYMMDD` table (trace
 //! summaries), and every document of a trace goes to the partition of its
-//! first document. Retention drops whole partitions. The write connection
-//! keeps the recent traces' [`SegmentInfo`]s in memory, so that a summary is
-//! recomputed from facts already parsed rather than from stored text.
+//! first document. Retention drops whole partitions. A trace is looked up
+//! from the day before its id's epoch on; the few first received earlier (a
+//! sender's clock ahead of ours, ids not made by an X-Ray SDK) are recorded
+//! with their day in the `strays` table. The write connection keeps the
+//! recent traces' [`SegmentInfo`]s in memory, so that a summary is recomputed
+//! from facts already parsed rather than from stored text.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use baton_model::{Document, SegmentInfo, TraceId, time};
 use baton_query::{TraceSummary, summarize};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::store::{Cursor, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange};
+use crate::store::{Cursor, Durability, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange};
 use crate::Error;
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
 const DATABASE_FILE: &str = "baton.sqlite3";
+/// How often the background thread moves the write-ahead log into the
+/// database. Checkpoints there keep them off the writer's commit path.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+/// The write-ahead log length (in 4 KB pages) past which it is rewound.
+const RESTART_AFTER_FRAMES: i64 = 4096;
 
 /// Settings of the embedded store.
 #[derive(Clone)]
@@ -44,6 +55,8 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     partitions: RwLock<Vec<Partition>>,
     clock: Arc<dyn Fn() -> f64 + Send + Sync>,
+    checkpointer: Option<JoinHandle<()>>,
+    stopping: Arc<AtomicBool>,
 }
 
 /// One day of data, with the ranges its summaries cover (for pruning).
@@ -59,6 +72,31 @@ struct Partition {
 struct WriteSide {
     connection: Connection,
     cache: TraceCache,
+    statements: HashMap<i64, PartitionStatements>,
+    durability: Durability,
+}
+
+/// The SQL of one partition's hot statements, built once.
+struct PartitionStatements {
+    upsert_document: String,
+    upsert_summary: String,
+}
+
+impl PartitionStatements {
+    fn new(day: i64) -> Self {
+        PartitionStatements {
+            upsert_document: format!(
+                "INSERT INTO {} (trace, id, in_progress, doc) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (trace, id) DO UPDATE SET in_progress = excluded.in_progress, doc = excluded.doc",
+                table("seg", day)
+            ),
+            upsert_summary: format!(
+                "INSERT INTO {} (trace, start, summary) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (trace) DO UPDATE SET start = excluded.start, summary = excluded.summary",
+                table("sum", day)
+            ),
+        }
+    }
 }
 
 impl SqliteStore {
@@ -77,7 +115,9 @@ impl SqliteStore {
             "PRAGMA auto_vacuum = INCREMENTAL;
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             PRAGMA cache_size = -32000;
+             PRAGMA wal_autocheckpoint = 0;
+             PRAGMA journal_size_limit = 67108864;
+             PRAGMA cache_size = -16000;
              PRAGMA busy_timeout = 5000;
              CREATE TABLE IF NOT EXISTS partitions (
                  day INTEGER PRIMARY KEY,
@@ -85,6 +125,10 @@ impl SqliteStore {
                  max_start REAL NOT NULL,
                  min_epoch INTEGER NOT NULL,
                  max_epoch INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS strays (
+                 trace BLOB NOT NULL PRIMARY KEY,
+                 day INTEGER NOT NULL
              );",
         )?;
         let partitions = {
@@ -102,12 +146,21 @@ impl SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?
         };
+        let stopping = Arc::new(AtomicBool::new(false));
+        let checkpointer = spawn_checkpointer(Connection::open(&path)?, Arc::clone(&stopping))?;
         Ok(SqliteStore {
             path,
-            writer: Mutex::new(WriteSide { connection, cache: TraceCache::new(options.cached_documents) }),
+            writer: Mutex::new(WriteSide {
+                connection,
+                cache: TraceCache::new(options.cached_documents),
+                statements: HashMap::new(),
+                durability: Durability::Synced,
+            }),
             readers: Mutex::new(Vec::new()),
             partitions: RwLock::new(partitions),
             clock: options.clock,
+            checkpointer: Some(checkpointer),
+            stopping,
         })
     }
 
@@ -135,6 +188,41 @@ impl SqliteStore {
     }
 }
 
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Release);
+        if let Some(checkpointer) = self.checkpointer.take() {
+            let _ = checkpointer.join();
+        }
+    }
+}
+
+fn spawn_checkpointer(connection: Connection, stopping: Arc<AtomicBool>) -> Result<JoinHandle<()>, Error> {
+    connection.execute_batch("PRAGMA busy_timeout = 5000;")?;
+    std::thread::Builder::new()
+        .name("baton-checkpoint".into())
+        .spawn(move || {
+            // (busy, frames in the log, frames checkpointed)
+            let checkpoint = |mode: &str| {
+                connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| row.get::<_, i64>(1))
+            };
+            while !stopping.load(Ordering::Acquire) {
+                std::thread::sleep(CHECKPOINT_INTERVAL);
+                // Under steady writes a passive checkpoint never catches up
+                // with the writer, so the log would grow for ever; past a
+                // bound, a restart briefly holds the writer and rewinds it.
+                let checkpointed = checkpoint("PASSIVE").and_then(|frames| {
+                    if frames > RESTART_AFTER_FRAMES { checkpoint("RESTART") } else { Ok(frames) }
+                });
+                if let Err(error) = checkpointed {
+                    tracing::warn!(%error, "wal checkpoint failed");
+                }
+            }
+            let _ = checkpoint("TRUNCATE");
+        })
+        .map_err(|error| Error::Corrupt(format!("cannot start the checkpoint thread: {error}")))
+}
+
 fn day_of(epoch_seconds: f64) -> i64 {
     (epoch_seconds / SECONDS_PER_DAY).floor() as i64
 }
@@ -149,12 +237,32 @@ fn trace_key(id: TraceId) -> [u8; 16] {
 }
 
 /// The partitions that may hold `trace`, newest first. A trace is first
-/// received no earlier than the day before the epoch in its id, unless that
-/// epoch is not a plausible time (ids not made by an X-Ray SDK).
-fn candidate_days(trace: TraceId, partitions: &[Partition], today: i64) -> impl Iterator<Item = i64> + '_ {
-    let epoch_day = i64::from(trace.epoch()) / 86_400;
-    let earliest = if epoch_day > today + 1 { i64::MIN } else { epoch_day - 1 };
-    partitions.iter().rev().map(|partition| partition.day).filter(move |day| *day >= earliest)
+/// received no earlier than the day before the epoch in its id, unless the
+/// sender's clock was ahead of ours or the id was not made by an X-Ray SDK:
+/// such a trace is a stray, whose day the `strays` table keeps.
+fn candidate_days(trace: TraceId, partitions: &[Partition], stray: Option<i64>) -> impl Iterator<Item = i64> + '_ {
+    let earliest = epoch_day(trace) - 1;
+    let guessed = partitions.iter().rev().map(|partition| partition.day).filter(move |day| stray.is_none() && *day >= earliest);
+    stray.into_iter().chain(guessed)
+}
+
+fn epoch_day(trace: TraceId) -> i64 {
+    i64::from(trace.epoch()) / 86_400
+}
+
+/// Whether a trace first received on `day` is a stray.
+fn is_stray(trace: TraceId, day: i64) -> bool {
+    day < epoch_day(trace) - 1
+}
+
+/// The day of a stray trace, looked up only when some partition is old
+/// enough to hold one.
+fn stray_day(connection: &Connection, trace: TraceId, partitions: &[Partition]) -> Result<Option<i64>, Error> {
+    if !partitions.first().is_some_and(|oldest| is_stray(trace, oldest.day)) {
+        return Ok(None);
+    }
+    let mut statement = connection.prepare_cached("SELECT day FROM strays WHERE trace = ?1")?;
+    Ok(statement.query_row(params![&trace_key(trace)[..]], |row| row.get(0)).optional()?)
 }
 
 fn create_partition(connection: &Connection, day: i64) -> Result<(), Error> {
@@ -187,11 +295,19 @@ fn load_documents(connection: &Connection, day: i64, trace: TraceId, limit: usiz
 // === impl Store ===
 
 impl Store for SqliteStore {
-    fn write(&self, batch: &[Document]) -> Result<(), Error> {
+    fn write(&self, batch: &[Document], durability: Durability) -> Result<(), Error> {
         let today = self.today();
-        let mut known = self.partitions();
         let mut side = self.writer.lock().expect("writer poisoned");
-        let WriteSide { connection, cache } = &mut *side;
+        // Read under the lock, so that a concurrent remove_before is seen.
+        let mut known = self.partitions();
+        let WriteSide { connection, cache, statements, durability: current } = &mut *side;
+        if *current != durability {
+            // In WAL mode FULL syncs the log at every commit; NORMAL leaves
+            // that to the checkpoint thread.
+            let level = if durability == Durability::Synced { "FULL" } else { "NORMAL" };
+            connection.execute_batch(&format!("PRAGMA synchronous = {level}"))?;
+            *current = durability;
+        }
         cache.make_room();
         let transaction = connection.transaction()?;
         let mut touched: Vec<TraceId> = Vec::new();
@@ -203,8 +319,13 @@ impl Store for SqliteStore {
                     touched.push(trace);
                 }
                 if !cache.contains(trace) {
-                    let loaded = find_trace(&transaction, trace, &known, today)?;
+                    let loaded = find_trace(&transaction, trace, &known)?;
                     let day = loaded.as_ref().map_or(today, |(day, _)| *day);
+                    if loaded.is_none() && is_stray(trace, day) {
+                        transaction
+                            .prepare_cached("INSERT OR REPLACE INTO strays (trace, day) VALUES (?1, ?2)")?
+                            .execute(params![&trace_key(trace)[..], day])?;
+                    }
                     if !known.iter().any(|partition| partition.day == day) {
                         create_partition(&transaction, day)?;
                         known.push(Partition { day, min_start: f64::INFINITY, max_start: f64::NEG_INFINITY, min_epoch: i64::MAX, max_epoch: i64::MIN });
@@ -214,11 +335,8 @@ impl Store for SqliteStore {
                 }
                 let entry = cache.get_mut(trace).expect("cached above");
                 if entry.merge(&document.info) {
-                    let mut statement = transaction.prepare_cached(&format!(
-                        "INSERT INTO {} (trace, id, in_progress, doc) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (trace, id) DO UPDATE SET in_progress = excluded.in_progress, doc = excluded.doc",
-                        table("seg", entry.day)
-                    ))?;
+                    let sql = statements.entry(entry.day).or_insert_with(|| PartitionStatements::new(entry.day));
+                    let mut statement = transaction.prepare_cached(&sql.upsert_document)?;
                     statement.execute(params![
                         &trace_key(trace)[..],
                         document.info.id.to_u64() as i64,
@@ -231,11 +349,8 @@ impl Store for SqliteStore {
                 let entry = cache.get_mut(*trace).expect("cached above");
                 let summary = summarize(&entry.documents);
                 let text = serde_json::to_string(&summary).map_err(|error| Error::Corrupt(error.to_string()))?;
-                let mut statement = transaction.prepare_cached(&format!(
-                    "INSERT INTO {} (trace, start, summary) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (trace) DO UPDATE SET start = excluded.start, summary = excluded.summary",
-                    table("sum", entry.day)
-                ))?;
+                let sql = statements.entry(entry.day).or_insert_with(|| PartitionStatements::new(entry.day));
+                let mut statement = transaction.prepare_cached(&sql.upsert_summary)?;
                 statement.execute(params![&trace_key(*trace)[..], summary.start_time, text])?;
                 let partition = known.iter_mut().find(|partition| partition.day == entry.day).expect("created above");
                 let epoch = i64::from(trace.epoch());
@@ -278,12 +393,12 @@ impl Store for SqliteStore {
 
     fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>, Error> {
         let partitions = self.partitions();
-        let today = self.today();
         self.with_reader(|connection| {
             let mut seen = HashSet::new();
             let mut traces = Vec::new();
             for id in ids.iter().filter(|id| seen.insert(**id)) {
-                for day in candidate_days(*id, &partitions, today) {
+                let stray = stray_day(connection, *id, &partitions)?;
+                for day in candidate_days(*id, &partitions, stray) {
                     let mut documents = load_documents(connection, day, *id, MAX_TRACE_DOCUMENTS + 1)?;
                     if documents.is_empty() {
                         continue;
@@ -379,7 +494,8 @@ impl Store for SqliteStore {
         let transaction = side.connection.transaction()?;
         for day in &expired {
             transaction.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DELETE FROM partitions WHERE day = {day};",
+                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DELETE FROM partitions WHERE day = {day};
+                 DELETE FROM strays WHERE day = {day};",
                 table("seg", *day),
                 table("sum", *day)
             ))?;
@@ -397,9 +513,9 @@ fn find_trace(
     connection: &Connection,
     trace: TraceId,
     partitions: &[Partition],
-    today: i64,
 ) -> Result<Option<(i64, Vec<SegmentInfo>)>, Error> {
-    for day in candidate_days(trace, partitions, today) {
+    let stray = stray_day(connection, trace, partitions)?;
+    for day in candidate_days(trace, partitions, stray) {
         let exists: Option<i64> = connection
             .prepare_cached(&format!("SELECT 1 FROM {} WHERE trace = ?1 LIMIT 1", table("seg", day)))?
             .query_row(params![&trace_key(trace)[..]], |row| row.get(0))
@@ -470,10 +586,9 @@ impl TraceCache {
     fn get_mut(&mut self, trace: TraceId) -> Option<&mut CachedTrace> {
         self.clock += 1;
         let clock = self.clock;
-        self.traces.get_mut(&trace).map(|entry| {
-            entry.touched = clock;
-            entry
-        })
+        let entry = self.traces.get_mut(&trace)?;
+        entry.touched = clock;
+        Some(entry)
     }
 
     fn remove(&mut self, trace: TraceId) {
@@ -496,5 +611,161 @@ impl TraceCache {
         let (_, median, _) = ages.select_nth_unstable(middle);
         let median = *median;
         self.traces.retain(|_, entry| entry.touched > median);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::conformance::{self, Harness};
+
+    /// A store in a temporary directory, with a clock tests can move by days.
+    struct SqliteHarness {
+        // Dropped before `dir`.
+        store: Option<Arc<SqliteStore>>,
+        day_offset: Arc<AtomicI64>,
+        cached_documents: usize,
+        dir: tempfile::TempDir,
+    }
+
+    impl SqliteHarness {
+        fn boxed(cached_documents: usize) -> Box<dyn Harness> {
+            let mut harness = SqliteHarness {
+                store: None,
+                day_offset: Arc::new(AtomicI64::new(0)),
+                cached_documents,
+                dir: tempfile::tempdir().expect("temporary directory"),
+            };
+            harness.store = Some(harness.open());
+            Box::new(harness)
+        }
+
+        fn open(&self) -> Arc<SqliteStore> {
+            let offset = Arc::clone(&self.day_offset);
+            let clock = Arc::new(move || time::now() + offset.load(Ordering::SeqCst) as f64 * SECONDS_PER_DAY);
+            let options = SqliteOptions { cached_documents: self.cached_documents, clock };
+            Arc::new(SqliteStore::open_with(self.dir.path(), options).expect("open the store"))
+        }
+    }
+
+    impl Harness for SqliteHarness {
+        fn store(&self) -> &dyn Store {
+            &**self.store.as_ref().expect("open")
+        }
+
+        fn shared(&self) -> Arc<dyn Store> {
+            self.store.clone().expect("open")
+        }
+
+        fn reopen(&mut self) {
+            let store = self.store.take().expect("open");
+            assert_eq!(Arc::strong_count(&store), 1, "a check still holds the store");
+            drop(store);
+            self.store = Some(self.open());
+        }
+
+        fn write_on_day(&self, days: i64, batch: &[Document]) -> Result<(), Error> {
+            self.day_offset.store(days, Ordering::SeqCst);
+            let result = self.store().write(batch, Durability::Synced);
+            self.day_offset.store(0, Ordering::SeqCst);
+            result
+        }
+    }
+
+    conformance::suite!(SqliteHarness::boxed(SqliteOptions::default().cached_documents));
+
+    /// Set in the child process of `acknowledged_writes_survive_kill_9`.
+    const KILL_9_DIR: &str = "BATON_STORE_KILL_9_DIR";
+
+    /// Batch `number` of the kill -9 test: three documents of its own trace,
+    /// and one of a trace every batch adds to.
+    fn kill_9_batch(number: u64, now: f64) -> Vec<Document> {
+        let own = format!("1-6744a1b2-{number:024x}");
+        let mut batch: Vec<Document> = (1..=3)
+            .map(|id| {
+                let json = format!(r#"{{"name":"b","id":"{id:016x}","trace_id":"{own}","start_time":{now},"end_time":{now}}}"#);
+                Document::parse(json.as_bytes()).expect("valid")
+            })
+            .collect();
+        let shared = format!(
+            r#"{{"name":"all","id":"{:016x}","trace_id":"1-6744a1b2-{:024x}","start_time":{now},"in_progress":true}}"#,
+            number + 1,
+            u64::MAX
+        );
+        batch.push(Document::parse(shared.as_bytes()).expect("valid"));
+        batch
+    }
+
+    #[test]
+    fn acknowledged_writes_survive_kill_9() {
+        use std::io::{BufRead, BufReader, Write};
+
+        if let Some(dir) = std::env::var_os(KILL_9_DIR) {
+            // The child: write batches, both durabilities, until killed.
+            let store = SqliteStore::open(Path::new(&dir)).expect("open");
+            let started = std::time::Instant::now();
+            for number in 0..100_000 {
+                let durability = if number % 2 == 0 { Durability::Synced } else { Durability::Buffered };
+                store.write(&kill_9_batch(number, time::now()), durability).expect("write");
+                let mut stdout = std::io::stdout().lock();
+                writeln!(stdout, "acked {number}").and_then(|()| stdout.flush()).expect("report");
+                assert!(started.elapsed() < Duration::from_secs(30), "never killed");
+            }
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["--exact", "sqlite::tests::acknowledged_writes_survive_kill_9", "--nocapture", "--test-threads=1"])
+            .env(KILL_9_DIR, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the child");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let ack_of = |line: std::io::Result<String>| -> Option<u64> {
+            line.expect("read the child").strip_prefix("acked ").map(|number| number.parse().expect("a batch number"))
+        };
+        let mut acked = 0;
+        while acked < 30 {
+            acked = ack_of(lines.next().expect("the child ended before it was killed")).unwrap_or(acked);
+        }
+        child.kill().expect("kill -9 the child");
+        child.wait().expect("reap the child");
+        // Acknowledgements the child printed before it died.
+        acked = lines.filter_map(ack_of).last().unwrap_or(acked);
+
+        let store = SqliteStore::open(dir.path()).expect("open after the crash");
+        let ids: Vec<TraceId> = (0..acked + 100).map(|number| kill_9_batch(number, 0.0)[0].info.trace_id).collect();
+        let found = store.traces(&ids).expect("traces");
+        assert!(found.len() as u64 > acked, "every acknowledged batch is there: {} of {}", found.len(), acked + 1);
+        for (trace, id) in found.iter().zip(&ids) {
+            assert_eq!((trace.id, trace.documents.len()), (*id, 3), "batches are whole, in order");
+        }
+        let shared = kill_9_batch(0, 0.0)[3].info.trace_id;
+        let documents = &store.traces(&[shared]).expect("traces")[0].documents;
+        assert_eq!(documents.len(), found.len(), "batches are whole");
+        let infos: Vec<_> = documents.iter().map(|text| Document::parse(text.as_bytes()).expect("valid").info).collect();
+        let epoch = f64::from(shared.epoch());
+        let page = store.summaries(&SummaryQuery { start: epoch, end: epoch, time_range: TimeRange::TraceId, after: None, limit: 1000 });
+        let summary = page.expect("summaries").summaries.into_iter().find(|summary| summary.id == shared);
+        assert_eq!(summary, Some(summarize(&infos)), "the summary matches the surviving documents");
+    }
+
+    /// Again with a writer cache so small that traces are evicted and read
+    /// back from disk all the time.
+    mod tiny_cache {
+        use super::*;
+
+        conformance::suite!(@checks SqliteHarness::boxed(2);
+            one_document_per_id,
+            summaries_follow_every_write,
+            writes_are_durable,
+            remove_before_drops_old_days_only,
+            traces_are_found_whatever_their_epoch,
+            traces_ahead_of_the_clock_are_found,
+            arrival_order_does_not_matter,
+        );
     }
 }

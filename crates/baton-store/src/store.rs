@@ -18,9 +18,10 @@ pub const MAX_TRACE_DOCUMENTS: usize = 10_000;
 pub trait Store: Send + Sync + 'static {
     /// Writes a batch of validated documents.
     ///
-    /// - MUST be atomic and durable: when it returns `Ok`, every document
-    ///   survives a crash (`kill -9`) of the process; on `Err`, none of the
-    ///   batch is visible.
+    /// - MUST be atomic: on `Err`, none of the batch is visible.
+    /// - MUST be as durable as `durability` asks when it returns `Ok`; with
+    ///   either level, every document survives a crash (`kill -9`) of the
+    ///   process.
     /// - MUST keep one document per `(trace_id, id)`: a later document
     ///   replaces an earlier one, except that an in-progress document never
     ///   replaces a complete one, in whatever order they arrive (also within
@@ -28,7 +29,7 @@ pub trait Store: Send + Sync + 'static {
     /// - MUST keep each trace's summary equal to [`baton_query::summarize`]
     ///   of the trace's current documents when it returns.
     /// - MAY be called with documents of any number of traces, in any order.
-    fn write(&self, batch: &[Document]) -> Result<(), Error>;
+    fn write(&self, batch: &[Document], durability: Durability) -> Result<(), Error>;
 
     /// The stored documents of each requested trace.
     ///
@@ -57,6 +58,18 @@ pub trait Store: Send + Sync + 'static {
     /// - MAY keep data up to one retention unit (a day for the embedded store)
     ///   past the cutoff; MUST NOT remove data received after it.
     fn remove_before(&self, cutoff: f64) -> Result<Removed, Error>;
+}
+
+/// How far a write must have gone when [`Store::write`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On stable storage: survives a power loss. For documents whose sender
+    /// is told they were taken (`PutTraceSegments`).
+    Synced,
+    /// Handed to the operating system: survives a crash of the process, and
+    /// reaches stable storage within a second. For UDP, whose senders are
+    /// told nothing.
+    Buffered,
 }
 
 /// The documents of one trace.

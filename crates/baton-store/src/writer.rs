@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use baton_model::{Document, time};
 use tokio::sync::oneshot;
 
-use crate::{Error, Store};
+use crate::{Durability, Error, Store};
 
 /// Upper bounds, in seconds, of the batch latency histogram.
 pub const BATCH_LATENCY_BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
@@ -23,10 +23,11 @@ pub const BATCH_LATENCY_BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025,
 /// Writer settings.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    /// The most documents written in one batch.
+    /// The most documents written in one batch; a larger single submission
+    /// is written alone, not split.
     pub max_batch_documents: usize,
-    /// The most document bytes waiting in the queue; beyond, submissions are
-    /// refused.
+    /// The most bytes of parsed documents waiting in the queue (about twice
+    /// their text); beyond, submissions are refused.
     pub max_queued_bytes: u64,
     /// How long data is kept; `None` keeps it forever.
     pub retention: Option<Duration>,
@@ -38,7 +39,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
             max_batch_documents: 4096,
-            max_queued_bytes: 64 << 20,
+            max_queued_bytes: 32 << 20,
             retention: Some(Duration::from_secs(30 * 86_400)),
             retention_interval: Duration::from_secs(600),
         }
@@ -56,7 +57,7 @@ pub struct WriterStats {
     pub documents_failed: AtomicU64,
     /// Documents waiting in the queue.
     pub queued_documents: AtomicU64,
-    /// Bytes of documents waiting in the queue.
+    /// Bytes of parsed documents waiting in the queue.
     pub queued_bytes: AtomicU64,
     /// Batch write latency, one counter per bucket of [`BATCH_LATENCY_BUCKETS`]
     /// (not cumulative), the last one for anything slower.
@@ -158,7 +159,8 @@ impl Writer {
             return Err(Error::Stopped);
         }
         let stats = &self.shared.stats;
-        let bytes: u64 = documents.iter().map(|document| document.json.len() as u64).sum();
+        // A parsed document costs about twice its text: the text plus its facts.
+        let bytes: u64 = documents.iter().map(|document| 2 * document.json.len() as u64).sum();
         let queued = stats.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
         if queued + bytes > self.shared.config.max_queued_bytes && queued > 0 {
             stats.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
@@ -191,38 +193,49 @@ fn run(store: Arc<dyn Store>, receiver: mpsc::Receiver<Message>, shared: Arc<Sha
     let config = &shared.config;
     let mut next_retention = Instant::now();
     let mut stopping = false;
-    while !stopping {
-        if let Some(retention) = config.retention {
-            if Instant::now() >= next_retention {
-                next_retention = Instant::now() + config.retention_interval;
-                let cutoff = time::now() - retention.as_secs_f64();
-                match store.remove_before(cutoff) {
-                    Ok(removed) => {
-                        if removed.partitions > 0 {
-                            tracing::info!(partitions = removed.partitions, "retention removed old data");
-                        }
-                        shared.stats.removed_partitions.fetch_add(removed.partitions, Ordering::Relaxed);
+    // A submission that did not fit in the previous batch.
+    let mut carried: Option<Submit> = None;
+    loop {
+        if let Some(retention) = config.retention.filter(|_| !stopping)
+            && Instant::now() >= next_retention
+        {
+            next_retention = Instant::now() + config.retention_interval;
+            let cutoff = time::now() - retention.as_secs_f64();
+            match store.remove_before(cutoff) {
+                Ok(removed) => {
+                    if removed.partitions > 0 {
+                        tracing::info!(partitions = removed.partitions, "retention removed old data");
                     }
-                    Err(error) => tracing::error!(%error, "retention failed"),
+                    shared.stats.removed_partitions.fetch_add(removed.partitions, Ordering::Relaxed);
                 }
+                Err(error) => tracing::error!(%error, "retention failed"),
             }
         }
-        let first = match receiver.recv_timeout(config.retention_interval.min(Duration::from_secs(60))) {
-            Ok(Message::Documents(submit)) => submit,
-            Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                stopping = true;
-                match receiver.try_recv() {
-                    Ok(Message::Documents(submit)) => submit,
-                    _ => break,
+        let first = match carried.take() {
+            Some(submit) => submit,
+            // Stopping: write what was queued before the stop, then end.
+            None if stopping => match receiver.try_recv() {
+                Ok(Message::Documents(submit)) => submit,
+                _ => break,
+            },
+            None => match receiver.recv_timeout(config.retention_interval.min(Duration::from_secs(60))) {
+                Ok(Message::Documents(submit)) => submit,
+                Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    stopping = true;
+                    continue;
                 }
-            }
-            Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Timeout) => continue,
+            },
         };
+        let mut count = first.documents.len();
         let mut submits = vec![first];
-        let mut count = submits[0].documents.len();
         // Group commit: take whatever else is already waiting, up to the cap.
         while count < config.max_batch_documents {
             match receiver.try_recv() {
+                Ok(Message::Documents(submit)) if count + submit.documents.len() > config.max_batch_documents => {
+                    carried = Some(submit);
+                    break;
+                }
                 Ok(Message::Documents(submit)) => {
                     count += submit.documents.len();
                     submits.push(submit);
@@ -232,16 +245,6 @@ fn run(store: Arc<dyn Store>, receiver: mpsc::Receiver<Message>, shared: Arc<Sha
             }
         }
         write_batch(&*store, submits, &shared.stats);
-        if stopping {
-            // Drain what was queued before the stop.
-            let mut rest = Vec::new();
-            while let Ok(Message::Documents(submit)) = receiver.try_recv() {
-                rest.push(submit);
-            }
-            if !rest.is_empty() {
-                write_batch(&*store, rest, &shared.stats);
-            }
-        }
     }
 }
 
@@ -249,13 +252,15 @@ fn write_batch(store: &dyn Store, submits: Vec<Submit>, stats: &WriterStats) {
     let mut documents = Vec::with_capacity(submits.iter().map(|submit| submit.documents.len()).sum());
     let mut acks = Vec::new();
     let mut bytes = 0;
+    // Only documents whose sender awaits an answer need the disk sync.
+    let durability = if submits.iter().any(|submit| submit.ack.is_some()) { Durability::Synced } else { Durability::Buffered };
     for submit in submits {
         bytes += submit.bytes;
         documents.extend(submit.documents);
         acks.extend(submit.ack);
     }
     let started = Instant::now();
-    let result = store.write(&documents);
+    let result = store.write(&documents, durability);
     stats.observe_batch(started.elapsed());
     stats.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
     stats.queued_documents.fetch_sub(documents.len() as u64, Ordering::Relaxed);

@@ -28,14 +28,16 @@ pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let served = runtime.block_on(async {
         let server = Server::bind(&Config { listen: settings.listen }, store, writer.clone()).await?;
+        // Handlers first: a signal right after the ready lines must stop the
+        // server cleanly, not kill it.
+        let shutdown = shutdown_signal()?;
         let addr = server.local_addr();
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening udp {addr} (X-Ray daemon protocol)")?;
-        writeln!(stdout, "listening http {addr} (X-Ray API, /metrics)")?;
-        stdout.flush()?;
-        drop(stdout);
+        announce(&[
+            format!("listening udp {addr} (X-Ray daemon protocol)"),
+            format!("listening http {addr} (X-Ray API, /metrics)"),
+        ]);
         tracing::info!(%addr, data_dir = %settings.data_dir.display(), "baton serving");
-        server.run(shutdown_signal()).await?;
+        server.run(shutdown).await?;
         anyhow::Ok(())
     });
     // Whatever happened, write what was received before exiting.
@@ -45,24 +47,37 @@ pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
+/// Prints the ready lines. A closed stdout (say, `| head -1`) must not stop
+/// the server, so a failed write is only logged.
+fn announce(lines: &[String]) {
+    let mut stdout = std::io::stdout().lock();
+    let written = lines.iter().try_for_each(|line| writeln!(stdout, "{line}")).and_then(|()| stdout.flush());
+    if let Err(error) = written {
+        tracing::warn!(%error, "cannot print the listening lines");
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down");
+}
+
+/// Registers the SIGTERM and SIGINT handlers now; the future resolves on
+/// the first of them.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("shutting down");
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }

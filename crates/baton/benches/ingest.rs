@@ -1,0 +1,226 @@
+//! Ingest and read benchmark against the real `baton serve` (release build).
+//!
+//! Prints, in one run on the same documents: the parse-only rate (the
+//! physical ceiling of ingest), the UDP ingest rate into the store (paced at
+//! a target rate, then unpaced), the HTTP `PutTraceSegments` rate, their
+//! ratios to parse-only, `BatchGetTraces` latency with the UDP data stored,
+//! and the server's peak resident memory.
+//!
+//! `cargo bench -p baton --bench ingest`; `BATON_BENCH_TRACES` sets how many
+//! traces (4 documents each) are sent over UDP (default 250,000: 1M segments).
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use baton_model::Document;
+
+const DOCUMENTS_PER_TRACE: usize = 4;
+const HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
+
+struct Server {
+    child: Child,
+    endpoint: String,
+    udp: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting baton serve");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let ready: Vec<String> = lines.by_ref().take(2).map(|line| line.expect("utf-8")).collect();
+        let addr = ready[0].split_whitespace().nth(2).expect("an address").to_owned();
+        // Keep reading stdout so that the server never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, endpoint: format!("http://{addr}"), udp: addr, _dir: dir }
+    }
+
+    fn metric(&self, agent: &ureq::Agent, name: &str) -> f64 {
+        let text = agent
+            .get(format!("{}/metrics", self.endpoint))
+            .call()
+            .expect("metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("metrics body");
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Documents shaped like a Lambda invocation traced by Powertools: a
+/// segment with http, annotations and metadata, and three subsegments.
+fn trace_documents(index: usize, epoch: u64) -> Vec<String> {
+    let trace = format!("1-{epoch:08x}-{index:024x}");
+    let segment_id = format!("{:016x}", index * 8 + 1);
+    let start = epoch as f64 + (index % 1000) as f64 / 1000.0;
+    let mut documents = vec![format!(
+        r#"{{"id":"{segment_id}","name":"orders-api","start_time":{start:.6},"end_time":{end:.6},"trace_id":"{trace}","origin":"AWS::EC2::Instance","in_progress":false,"http":{{"request":{{"method":"POST","url":"https://orders.example.com/api/orders","user_agent":"curl/8.0","client_ip":"203.0.113.9"}},"response":{{"status":200,"content_length":42}}}},"annotations":{{"customer_tier":"gold","order_count":{count},"is_vip":true}},"metadata":{{"default":{{"request_body":{{"items":[1,2,3],"note":"bench"}}}}}},"aws":{{"xray":{{"sdk":"X-Ray for Python","sdk_version":"2.15.0"}}}},"service":{{"runtime":"CPython","runtime_version":"3.11.7"}}}}"#,
+        end = start + 0.120,
+        count = index % 17
+    )];
+    for sub in 0..DOCUMENTS_PER_TRACE - 1 {
+        documents.push(format!(
+            r###"{{"id":"{id:016x}","name":"## fetch_{sub}","start_time":{s:.6},"end_time":{e:.6},"parent_id":"{segment_id}","trace_id":"{trace}","type":"subsegment","namespace":"local","in_progress":false,"annotations":{{"order_id":"o-{index}"}},"metadata":{{"orders":{{"fetch response":{{"status":200}}}}}}}}"###,
+            id = index * 8 + 2 + sub,
+            s = start + 0.01 * sub as f64,
+            e = start + 0.01 * sub as f64 + 0.008,
+        ));
+    }
+    documents
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let traces: usize = std::env::var("BATON_BENCH_TRACES").ok().and_then(|n| n.parse().ok()).unwrap_or(250_000);
+    let epoch = baton_model::time::now() as u64;
+    let documents: Vec<String> = (0..traces).flat_map(|index| trace_documents(index, epoch)).collect();
+    let bytes: usize = documents.iter().map(String::len).sum();
+    println!("documents: {} ({} traces, {:.0} bytes on average)", documents.len(), traces, bytes as f64 / documents.len() as f64);
+
+    // 1. Parse only: the physical ceiling.
+    let sample = &documents[..documents.len().min(400_000)];
+    let started = Instant::now();
+    let mut valid = 0;
+    for document in sample {
+        valid += usize::from(Document::parse(document.as_bytes()).is_ok());
+    }
+    assert_eq!(valid, sample.len());
+    let parse_rate = sample.len() as f64 / started.elapsed().as_secs_f64();
+    println!("parse only                 : {parse_rate:>10.0} docs/s  (1 core)");
+
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+
+    // 2. UDP into the store, paced at the target rate: no document may be lost.
+    let server = Server::start();
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    let target_rate = 100_000.0;
+    let datagrams: Vec<Vec<u8>> = documents.iter().map(|document| format!("{HEADER}{document}").into_bytes()).collect();
+    let started = Instant::now();
+    for (index, datagram) in datagrams.iter().enumerate() {
+        socket.send_to(datagram, &server.udp).expect("send");
+        if index % 500 == 499 {
+            let due = Duration::from_secs_f64((index + 1) as f64 / target_rate);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    let sent_in = started.elapsed().as_secs_f64();
+    let written = wait_for_written(&server, &agent, datagrams.len() as f64);
+    let udp_elapsed = started.elapsed().as_secs_f64();
+    let udp_rate = written / udp_elapsed;
+    let lost = datagrams.len() as f64 - written;
+    println!(
+        "udp ingest, paced 100k/s   : {udp_rate:>10.0} docs/s  ({written} written in {udp_elapsed:.2} s, offered over {sent_in:.2} s, lost {lost}) = {:.2} x parse",
+        udp_rate / parse_rate
+    );
+
+    // 3. BatchGetTraces of 5 traces with the UDP data stored.
+    let mut latencies = Vec::new();
+    for round in 0..2_000usize {
+        let ids: Vec<String> = (0..5).map(|k| format!("1-{epoch:08x}-{:024x}", (round * 7919 + k * 104_729) % traces)).collect();
+        let body = serde_json::json!({ "TraceIds": ids }).to_string();
+        let started = Instant::now();
+        let mut response = agent.post(format!("{}/Traces", server.endpoint)).send(body).expect("BatchGetTraces");
+        let text = response.body_mut().read_to_string().expect("body");
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(text.contains("Segments"), "{text}");
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "BatchGetTraces, 5 traces   : p50 {:.2} ms  p99 {:.2} ms  ({} segments stored)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        written
+    );
+    let rss_after_udp = server.peak_rss_mb();
+    server.stop();
+
+    // 4. UDP unpaced: as fast as one sender thread goes; counts what is lost.
+    let server = Server::start();
+    let started = Instant::now();
+    for datagram in &datagrams {
+        socket.send_to(datagram, &server.udp).expect("send");
+    }
+    let sent_in = started.elapsed().as_secs_f64();
+    let written = wait_for_written(&server, &agent, datagrams.len() as f64);
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "udp ingest, unpaced        : {:>10.0} docs/s  (offered {:.0}/s, {written} written, lost {})",
+        written / elapsed,
+        datagrams.len() as f64 / sent_in,
+        datagrams.len() as f64 - written
+    );
+    let rss_unpaced = server.peak_rss_mb();
+    server.stop();
+
+    // 5. HTTP PutTraceSegments: 4 clients, 100 documents per call.
+    let server = Server::start();
+    let http_documents = &documents[..documents.len().min(400_000)];
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for chunk in http_documents.chunks(http_documents.len().div_ceil(4)) {
+            let agent = agent.clone();
+            let endpoint = server.endpoint.clone();
+            scope.spawn(move || {
+                for batch in chunk.chunks(100) {
+                    let body = serde_json::json!({ "TraceSegmentDocuments": batch }).to_string();
+                    let mut response = agent.post(format!("{endpoint}/TraceSegments")).send(body).expect("PutTraceSegments");
+                    let text = response.body_mut().read_to_string().expect("body");
+                    assert!(text.contains("\"UnprocessedTraceSegments\":[]"), "{text}");
+                }
+            });
+        }
+    });
+    let http_rate = http_documents.len() as f64 / started.elapsed().as_secs_f64();
+    println!("http PutTraceSegments      : {http_rate:>10.0} docs/s  (4 clients x 100 docs per call) = {:.2} x parse", http_rate / parse_rate);
+    let rss_http = server.peak_rss_mb();
+    server.stop();
+    println!("server peak RSS            : {rss_after_udp:.0} MB (paced udp + reads), {rss_unpaced:.0} MB (unpaced udp), {rss_http:.0} MB (http)");
+}
+
+fn wait_for_written(server: &Server, agent: &ureq::Agent, expected: f64) -> f64 {
+    let mut last = -1.0;
+    let mut unchanged_since = Instant::now();
+    loop {
+        let written = server.metric(agent, "baton_store_documents_written_total");
+        if written >= expected {
+            return written;
+        }
+        if written != last {
+            last = written;
+            unchanged_since = Instant::now();
+        } else if unchanged_since.elapsed() > Duration::from_secs(2) {
+            return written;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
