@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use baton_model::{Document, SegmentInfo, TraceId, time};
 use baton_query::{TraceSummary, summarize};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::store::{Cursor, Durability, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange};
 use crate::Error;
@@ -29,7 +29,7 @@ const DATABASE_FILE: &str = "baton.sqlite3";
 /// How often the background thread moves the write-ahead log into the
 /// database. Checkpoints there keep them off the writer's commit path.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
-/// The write-ahead log length (in 4 KB pages) past which it is rewound.
+/// The write-ahead log length (in 8 KB pages) past which it is rewound.
 const RESTART_AFTER_FRAMES: i64 = 4096;
 
 /// Settings of the embedded store.
@@ -112,7 +112,8 @@ impl SqliteStore {
         let connection = Connection::open(&path)?;
         // auto_vacuum must be chosen before the first table exists.
         connection.execute_batch(
-            "PRAGMA auto_vacuum = INCREMENTAL;
+            "PRAGMA page_size = 8192;
+             PRAGMA auto_vacuum = INCREMENTAL;
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA wal_autocheckpoint = 0;
@@ -272,14 +273,14 @@ fn create_partition(connection: &Connection, day: i64) -> Result<(), Error> {
              trace BLOB NOT NULL,
              id INTEGER NOT NULL,
              in_progress INTEGER NOT NULL,
-             doc TEXT NOT NULL
-         );
-         CREATE UNIQUE INDEX IF NOT EXISTS {segments}_trace ON {segments} (trace, id);
+             doc TEXT NOT NULL,
+             PRIMARY KEY (trace, id)
+         ) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS {summaries} (
              trace BLOB NOT NULL PRIMARY KEY,
              start REAL NOT NULL,
              summary TEXT NOT NULL
-         );
+         ) WITHOUT ROWID;
          CREATE INDEX IF NOT EXISTS {summaries}_start ON {summaries} (start, trace);"
     ))?;
     Ok(())
@@ -287,7 +288,7 @@ fn create_partition(connection: &Connection, day: i64) -> Result<(), Error> {
 
 fn load_documents(connection: &Connection, day: i64, trace: TraceId, limit: usize) -> Result<Vec<String>, Error> {
     let mut statement =
-        connection.prepare_cached(&format!("SELECT doc FROM {} WHERE trace = ?1 ORDER BY rowid LIMIT ?2", table("seg", day)))?;
+        connection.prepare_cached(&format!("SELECT doc FROM {} WHERE trace = ?1 ORDER BY id LIMIT ?2", table("seg", day)))?;
     let rows = statement.query_map(params![&trace_key(trace)[..], limit as i64], |row| row.get::<_, String>(0))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
@@ -309,7 +310,10 @@ impl Store for SqliteStore {
             *current = durability;
         }
         cache.make_room();
-        let transaction = connection.transaction()?;
+        // IMMEDIATE takes the write lock up front, waiting out a checkpoint
+        // restart; a deferred transaction would start as a read and fail to
+        // upgrade once the log was rewound underneath it.
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut touched: Vec<TraceId> = Vec::new();
         let mut touched_set: HashSet<TraceId> = HashSet::new();
         let result = (|| -> Result<(), Error> {
@@ -491,7 +495,7 @@ impl Store for SqliteStore {
         if expired.is_empty() {
             return Ok(Removed::default());
         }
-        let transaction = side.connection.transaction()?;
+        let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for day in &expired {
             transaction.execute_batch(&format!(
                 "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DELETE FROM partitions WHERE day = {day};
