@@ -123,6 +123,7 @@ fn main() {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
     let target_rate = 100_000.0;
     let datagrams: Vec<Vec<u8>> = documents.iter().map(|document| format!("{HEADER}{document}").into_bytes()).collect();
+    let kernel_before = kernel_udp_drops();
     let started = Instant::now();
     for (index, datagram) in datagrams.iter().enumerate() {
         socket.send_to(datagram, &server.udp).expect("send");
@@ -139,8 +140,13 @@ fn main() {
     let udp_rate = written / udp_elapsed;
     let lost = datagrams.len() as f64 - written;
     println!(
-        "udp ingest, paced 100k/s   : {udp_rate:>10.0} docs/s  ({written} written in {udp_elapsed:.2} s, offered over {sent_in:.2} s, lost {lost}) = {:.2} x parse",
+        "udp ingest, paced 100k/s   : {udp_rate:>10.0} docs/s  ({written} written in {udp_elapsed:.2} s, offered over {sent_in:.2} s) = {:.2} x parse",
         udp_rate / parse_rate
+    );
+    println!(
+        "  lost {lost}: {} in the kernel's socket buffer, {} refused by the full store queue",
+        kernel_udp_drops() - kernel_before,
+        server.metric(&agent, "baton_documents_dropped_total")
     );
 
     // 3. BatchGetTraces of 5 traces with the UDP data stored.
@@ -166,6 +172,7 @@ fn main() {
 
     // 4. UDP unpaced: as fast as one sender thread goes; counts what is lost.
     let server = Server::start();
+    let kernel_before = kernel_udp_drops();
     let started = Instant::now();
     for datagram in &datagrams {
         socket.send_to(datagram, &server.udp).expect("send");
@@ -174,10 +181,12 @@ fn main() {
     let written = wait_for_written(&server, &agent, datagrams.len() as f64);
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "udp ingest, unpaced        : {:>10.0} docs/s  (offered {:.0}/s, {written} written, lost {})",
+        "udp ingest, unpaced        : {:>10.0} docs/s  (offered {:.0}/s, {written} written, lost {}: {} in the kernel, {} by the store queue)",
         written / elapsed,
         datagrams.len() as f64 / sent_in,
-        datagrams.len() as f64 - written
+        datagrams.len() as f64 - written,
+        kernel_udp_drops() - kernel_before,
+        server.metric(&agent, "baton_documents_dropped_total")
     );
     let rss_unpaced = server.peak_rss_mb();
     server.stop();
@@ -205,6 +214,20 @@ fn main() {
     let rss_http = server.peak_rss_mb();
     server.stop();
     println!("server peak RSS            : {rss_after_udp:.0} MB (paced udp + reads), {rss_unpaced:.0} MB (unpaced udp), {rss_http:.0} MB (http)");
+}
+
+/// Datagrams the kernel dropped because a socket's receive buffer was full
+/// (all sockets of the machine: run the bench alone).
+fn kernel_udp_drops() -> f64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|line| line.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return f64::NAN };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "RcvbufErrors")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn wait_for_written(server: &Server, agent: &ureq::Agent, expected: f64) -> f64 {
