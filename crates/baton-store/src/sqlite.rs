@@ -212,6 +212,7 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.stopping.store(true, Ordering::Release);
         if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.thread().unpark();
             let _ = checkpointer.join();
         }
     }
@@ -232,7 +233,8 @@ fn spawn_checkpointer(
                 connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| row.get::<_, i64>(1))
             };
             while !stopping.load(Ordering::Acquire) {
-                std::thread::sleep(CHECKPOINT_INTERVAL);
+                // Parked rather than asleep, so that dropping the store wakes it.
+                std::thread::park_timeout(CHECKPOINT_INTERVAL);
                 // Under steady writes a passive checkpoint never catches up
                 // with the writer, so the log would grow for ever; past a
                 // bound, a restart briefly holds the writer and rewinds it.
@@ -878,6 +880,68 @@ mod tests {
         let page = store.summaries(&SummaryQuery { start: epoch, end: epoch, time_range: TimeRange::TraceId, after: None, limit: 1000 });
         let summary = page.expect("summaries").summaries.into_iter().find(|summary| summary.id == shared);
         assert_eq!(summary, Some(summarize(&infos)), "the summary matches the surviving documents");
+    }
+
+    fn document(trace: &str, id: u64, now: f64) -> Document {
+        let json = format!(r#"{{"name":"n","id":"{id:016x}","trace_id":"{trace}","start_time":{now},"end_time":{now}}}"#);
+        Document::parse(json.as_bytes()).expect("valid")
+    }
+
+    /// Regression: a write whose transaction began with a read failed with
+    /// "database is locked" when a checkpoint restarted the log meanwhile
+    /// (found by the ingest benchmark); writes now take the lock up front.
+    #[test]
+    fn writes_wait_out_checkpoint_restarts() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let stop = Arc::new(AtomicBool::new(false));
+        let restarts = {
+            let (stop, path) = (Arc::clone(&stop), dir.path().join(DATABASE_FILE));
+            std::thread::spawn(move || {
+                let connection = Connection::open(path).expect("open");
+                connection.execute_batch("PRAGMA busy_timeout = 5000;").expect("pragma");
+                while !stop.load(Ordering::Acquire) {
+                    connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())).expect("checkpoint");
+                }
+            })
+        };
+        let now = time::now();
+        for number in 0..300u64 {
+            // New traces, so that every batch reads before it writes.
+            let batch: Vec<Document> =
+                (0..20).map(|k| document(&format!("1-{:08x}-{:024x}", now as u32, number * 100 + k), k + 1, now)).collect();
+            store.write(&batch, Durability::Buffered).expect("the write waits for the checkpoint");
+        }
+        stop.store(true, Ordering::Release);
+        restarts.join().expect("checkpoint thread");
+    }
+
+    #[test]
+    fn retention_deletes_the_document_logs_of_dropped_days() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let days_back = Arc::new(AtomicI64::new(40));
+        let clock = {
+            let days_back = Arc::clone(&days_back);
+            Arc::new(move || time::now() - days_back.load(Ordering::SeqCst) as f64 * SECONDS_PER_DAY)
+        };
+        let store = SqliteStore::open_with(dir.path(), SqliteOptions { clock, ..SqliteOptions::default() }).expect("open");
+        let now = time::now();
+        store.write(&[document("1-6744a1b2-000000000000000000000001", 1, now)], Durability::Synced).expect("old write");
+        days_back.store(0, Ordering::SeqCst);
+        store.write(&[document("1-6744a1b2-000000000000000000000002", 1, now)], Durability::Synced).expect("new write");
+        let logs = || {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .expect("list")
+                .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|name| name.ends_with(".log"))
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(logs().len(), 2);
+        let removed = store.remove_before(now - 30.0 * SECONDS_PER_DAY).expect("retention");
+        assert_eq!(removed.partitions, 1);
+        assert_eq!(logs(), [format!("{}.log", table("docs", day_of(now)))]);
     }
 
     /// Again with a writer cache so small that traces are evicted and read

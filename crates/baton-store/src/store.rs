@@ -37,7 +37,8 @@ pub trait Store: Send + Sync + 'static {
     ///   order of `ids`, each id at most once; unknown ids are skipped, not an
     ///   error.
     /// - MUST return each document's text exactly as it was written, at most
-    ///   [`MAX_TRACE_DOCUMENTS`] of them per trace.
+    ///   [`MAX_TRACE_DOCUMENTS`] of them per trace; the order of documents
+    ///   within a trace, and which are kept when it is truncated, MAY be any.
     /// - The caller owns the result.
     fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>, Error>;
 
@@ -45,7 +46,7 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// - MUST order by `(start_time, id)` descending and return at most
     ///   `query.limit` summaries, all strictly after `query.after` in that
-    ///   order.
+    ///   order. `query.limit` is at least 1.
     /// - MUST set [`SummaryPage::next`] when more summaries may follow, so
     ///   that following `next` pages visits every matching trace once, as
     ///   long as the traces' start times do not change meanwhile.
@@ -57,6 +58,8 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// - MAY keep data up to one retention unit (a day for the embedded store)
     ///   past the cutoff; MUST NOT remove data received after it.
+    /// - A read running while data is removed MAY fail; it MUST NOT return
+    ///   part of a removed trace as if it were whole.
     fn remove_before(&self, cutoff: f64) -> Result<Removed, Error>;
 }
 
