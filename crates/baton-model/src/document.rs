@@ -468,9 +468,9 @@ impl RawEntity<'_> {
         };
         let trace_id = match self.trace_id.as_deref() {
             None => return Err(invalid(ValidationErrorKind::MissingField, "trace_id is required")),
-            Some(text) => {
-                text.parse().map_err(|error| invalid(ValidationErrorKind::InvalidTraceId, format!("trace_id: {error}")))?
-            }
+            Some(text) => text
+                .parse()
+                .map_err(|error| invalid(ValidationErrorKind::InvalidTraceId, format!("trace_id: {error}")))?,
         };
         let id = parse_segment_id("id", self.id.as_deref())?
             .ok_or_else(|| invalid(ValidationErrorKind::MissingField, "id is required"))?;
@@ -513,7 +513,17 @@ impl RawEntity<'_> {
         if let Some(subsegments) = self.subsegments {
             collect_subsegments("", subsegments, &mut facts)?;
         }
-        Ok(SegmentInfo { trace_id, id, parent_id, kind, name: self.name.unwrap_or_default().into_owned(), start_time, end_time, in_progress, facts })
+        Ok(SegmentInfo {
+            trace_id,
+            id,
+            parent_id,
+            kind,
+            name: self.name.unwrap_or_default().into_owned(),
+            start_time,
+            end_time,
+            in_progress,
+            facts,
+        })
     }
 }
 
@@ -526,7 +536,11 @@ fn parse_segment_id(field: &str, text: Option<&str>) -> Result<Option<SegmentId>
 
 /// Checks what every segment and subsegment needs: a name, valid times.
 /// Returns `(start_time, end_time, in_progress)`.
-fn check_entity(path: &str, entity: &RawEntity<'_>, max_name: usize) -> Result<(f64, Option<f64>, bool), ValidationError> {
+fn check_entity(
+    path: &str,
+    entity: &RawEntity<'_>,
+    max_name: usize,
+) -> Result<(f64, Option<f64>, bool), ValidationError> {
     match entity.name.as_deref() {
         None => return Err(invalid(ValidationErrorKind::MissingField, format!("{path}name is required"))),
         Some("") => return Err(invalid(ValidationErrorKind::InvalidName, format!("{path}name is empty"))),
@@ -560,7 +574,10 @@ fn check_time(path: &str, field: &str, value: f64) -> Result<(), ValidationError
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(invalid(ValidationErrorKind::InvalidTime, format!("{path}{field} must be a non-negative number of epoch seconds")))
+        Err(invalid(
+            ValidationErrorKind::InvalidTime,
+            format!("{path}{field} must be a non-negative number of epoch seconds"),
+        ))
     }
 }
 
@@ -588,7 +605,10 @@ fn collect_annotations(
                 ));
             }
             AnnotationValue::Number(number) if !number.is_finite() => {
-                return Err(invalid(ValidationErrorKind::InvalidAnnotation, format!("{path}annotations.{key} is not finite")));
+                return Err(invalid(
+                    ValidationErrorKind::InvalidAnnotation,
+                    format!("{path}annotations.{key} is not finite"),
+                ));
             }
             _ => {}
         }
@@ -633,10 +653,14 @@ fn diagnose(text: &str, parse_error: serde_json::Error) -> ValidationError {
         Err(error) => return invalid(ValidationErrorKind::InvalidJson, format!("document is not valid JSON: {error}")),
     };
     let Value::Object(_) = &value else {
-        return invalid(ValidationErrorKind::InvalidJson, format!("document must be a JSON object, got {}", type_name(&value)));
+        return invalid(
+            ValidationErrorKind::InvalidJson,
+            format!("document must be a JSON object, got {}", type_name(&value)),
+        );
     };
     let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
-    let message = wrong_type(&value, "").unwrap_or_else(|| format!("document does not fit the segment schema: {parse_error}"));
+    let message =
+        wrong_type(&value, "").unwrap_or_else(|| format!("document does not fit the segment schema: {parse_error}"));
     ValidationError { kind: ValidationErrorKind::WrongType, message, id }
 }
 
@@ -722,7 +746,15 @@ fn wrong_type(entity: &Value, path: &str) -> Option<String> {
         }
     }
     let nested: [(&str, &[(&str, Expect)]); 5] = [
-        ("http.request", &[("method", Expect::String), ("url", Expect::String), ("user_agent", Expect::String), ("client_ip", Expect::String)]),
+        (
+            "http.request",
+            &[
+                ("method", Expect::String),
+                ("url", Expect::String),
+                ("user_agent", Expect::String),
+                ("client_ip", Expect::String),
+            ],
+        ),
         ("http.response", &[("status", Expect::Status)]),
         ("http", &[("request", Expect::Object), ("response", Expect::Object)]),
         ("aws", &[("account_id", Expect::String), ("ec2", Expect::Object)]),
@@ -741,7 +773,10 @@ fn wrong_type(entity: &Value, path: &str) -> Option<String> {
     if let Some(Value::Object(annotations)) = fields.get("annotations") {
         for (key, value) in annotations {
             if !(value.is_string() || value.is_number() || value.is_boolean()) {
-                return Some(format!("{path}annotations.{key} must be a string, number or boolean, got {}", type_name(value)));
+                return Some(format!(
+                    "{path}annotations.{key} must be a string, number or boolean, got {}",
+                    type_name(value)
+                ));
             }
         }
     }

@@ -58,8 +58,7 @@ impl FromStr for TraceHeader {
         let mut fields = 0;
         for field in text.split(';').map(str::trim).filter(|field| !field.is_empty()) {
             fields += 1;
-            let (key, value) =
-                field.split_once('=').ok_or_else(|| HeaderError::NotKeyValue(field.into()))?;
+            let (key, value) = field.split_once('=').ok_or_else(|| HeaderError::NotKeyValue(field.into()))?;
             let (key, value) = (key.trim(), value.trim());
             if key.eq_ignore_ascii_case("Root") {
                 header.root = Some(value.parse()?);
@@ -152,7 +151,8 @@ mod tests {
 
     #[test]
     fn sampled_takes_zero_one_and_question_mark() {
-        let parse = |value: &str| format!("Root=1-6744b001-bbbbbbbbbbbbbbbbbbbbbbbb;Sampled={value}").parse::<TraceHeader>();
+        let parse =
+            |value: &str| format!("Root=1-6744b001-bbbbbbbbbbbbbbbbbbbbbbbb;Sampled={value}").parse::<TraceHeader>();
         assert_eq!(parse("0").unwrap().sampled, Some(Sampled::No));
         assert_eq!(parse("?").unwrap().sampled, Some(Sampled::Requested));
         assert_eq!(parse("yes").unwrap_err().to_string(), "trace header Sampled must be 0, 1 or ?, got \"yes\"");

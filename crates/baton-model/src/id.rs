@@ -206,10 +206,7 @@ mod tests {
             "1-6744c000-0123456789abcdef012345678",
         ] {
             let error = bad.parse::<TraceId>().unwrap_err();
-            assert_eq!(
-                error.to_string(),
-                format!("trace id must be 1-<8 hex digits>-<24 hex digits>, got {bad:?}")
-            );
+            assert_eq!(error.to_string(), format!("trace id must be 1-<8 hex digits>-<24 hex digits>, got {bad:?}"));
         }
         assert!(TraceId::from_w3c("6744c0000123456789abcdef0123456").is_err());
     }

@@ -127,7 +127,9 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
         .iter()
         .find(|info| info.kind == DocumentKind::Segment && info.parent_id.is_none())
         .or_else(|| {
-            sorted.iter().find(|info| info.kind == DocumentKind::Segment && !info.parent_id.is_some_and(|p| is_known(&p)))
+            sorted
+                .iter()
+                .find(|info| info.kind == DocumentKind::Segment && !info.parent_id.is_some_and(|p| is_known(&p)))
         })
         .or_else(|| sorted.iter().find(|info| !info.parent_id.is_some_and(|p| is_known(&p))))
         .or_else(|| sorted.first())

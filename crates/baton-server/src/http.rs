@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::metrics::{
-    ApiRequestServed, BytesReceived, DocumentRejectedError, DocumentsAccepted, DocumentsDroppedError, DocumentsReceived,
-    Metrics, Protocol, RejectReason,
+    ApiRequestServed, BytesReceived, DocumentRejectedError, DocumentsAccepted, DocumentsDroppedError,
+    DocumentsReceived, Metrics, Protocol, RejectReason,
 };
 use crate::xray;
 
@@ -74,7 +74,11 @@ impl From<StoreError> for ApiError {
                 code: "ServiceUnavailable",
                 message: "the server is shutting down".into(),
             },
-            other => ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "InternalFailure", message: other.to_string() },
+            other => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: "InternalFailure",
+                message: other.to_string(),
+            },
         }
     }
 }
@@ -112,15 +116,20 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
                 headers.insert("x-amzn-RequestId", request_id());
                 response
             }
-            Err(error) => ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "InternalFailure", message: error.to_string() }
-                .into_response(),
+            Err(error) => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: "InternalFailure",
+                message: error.to_string(),
+            }
+            .into_response(),
         }
     }
 }
 
 fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|error| ApiError::invalid(format!("request body does not fit the operation: {error}")))
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::invalid(format!("request body does not fit the operation: {error}")))
 }
 
 fn served<T>(metrics: &Metrics, result: Result<T, ApiError>) -> Result<T, ApiError> {
@@ -128,17 +137,26 @@ fn served<T>(metrics: &Metrics, result: Result<T, ApiError>) -> Result<T, ApiErr
     result
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(ApiError::from),
-        Err(error) => Err(ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "InternalFailure", message: error.to_string() }),
+        Err(error) => Err(ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "InternalFailure",
+            message: error.to_string(),
+        }),
     }
 }
 
 // === PutTraceSegments ===
 
 #[tracing::instrument(skip_all)]
-async fn put_trace_segments(State(state): State<AppState>, body: Bytes) -> Result<ApiJson<xray::PutTraceSegmentsResult>, ApiError> {
+async fn put_trace_segments(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<ApiJson<xray::PutTraceSegmentsResult>, ApiError> {
     let result = put_trace_segments_inner(&state, &body).await;
     served(&state.metrics, result).map(ApiJson)
 }
@@ -185,7 +203,10 @@ async fn put_trace_segments_inner(state: &AppState, body: &[u8]) -> Result<xray:
 // === BatchGetTraces ===
 
 #[tracing::instrument(skip_all)]
-async fn batch_get_traces(State(state): State<AppState>, body: Bytes) -> Result<ApiJson<xray::BatchGetTracesResult>, ApiError> {
+async fn batch_get_traces(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<ApiJson<xray::BatchGetTracesResult>, ApiError> {
     let result = batch_get_traces_inner(&state, &body).await;
     served(&state.metrics, result).map(ApiJson)
 }
@@ -228,7 +249,11 @@ async fn batch_get_traces_inner(state: &AppState, body: &[u8]) -> Result<xray::B
             .collect::<Vec<_>>()
     })
     .await
-    .map_err(|error| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "InternalFailure", message: error.to_string() })?;
+    .map_err(|error| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "InternalFailure",
+        message: error.to_string(),
+    })?;
     for id in &ids {
         let text = id.to_string();
         if !traces.iter().any(|trace| trace.id == text) && !unprocessed.contains(&text) {
@@ -270,15 +295,21 @@ fn in_sample(id: TraceId, rate: f64) -> bool {
 async fn get_trace_summaries_inner(state: &AppState, body: &[u8]) -> Result<xray::GetTraceSummariesResult, ApiError> {
     let request: xray::GetTraceSummariesRequest = parse_body(body)?;
     if request.filter_expression.as_deref().is_some_and(|filter| !filter.trim().is_empty()) {
-        return Err(ApiError::invalid("filter expressions arrive in a later version of Baton; leave FilterExpression empty"));
+        return Err(ApiError::invalid(
+            "filter expressions arrive in a later version of Baton; leave FilterExpression empty",
+        ));
     }
     let time_range = match request.time_range_type.as_deref() {
         None | Some("Event") => TimeRange::Event,
         Some("TraceId") => TimeRange::TraceId,
         Some("Service") => {
-            return Err(ApiError::invalid("TimeRangeType Service arrives with filter expressions; use TraceId or Event"));
+            return Err(ApiError::invalid(
+                "TimeRangeType Service arrives with filter expressions; use TraceId or Event",
+            ));
         }
-        Some(other) => return Err(ApiError::invalid(format!("TimeRangeType must be TraceId, Event or Service, got {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!("TimeRangeType must be TraceId, Event or Service, got {other:?}")));
+        }
     };
     let (start, end) = (request.start_time.0, request.end_time.0);
     if end < start {
@@ -286,7 +317,9 @@ async fn get_trace_summaries_inner(state: &AppState, body: &[u8]) -> Result<xray
     }
     let after = match request.next_token.as_deref() {
         None | Some("") => None,
-        Some(token) => Some(decode_cursor(token).ok_or_else(|| ApiError::invalid("NextToken is not one this server issued"))?),
+        Some(token) => {
+            Some(decode_cursor(token).ok_or_else(|| ApiError::invalid("NextToken is not one this server issued"))?)
+        }
     };
     let sample_rate = match (request.sampling, request.sampling_strategy) {
         (Some(true), Some(xray::SamplingStrategy { name: Some(name), value: Some(rate) })) if name == "FixedRate" => {
@@ -336,7 +369,8 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_through_next_token() {
-        let cursor = Cursor { start_time: 1_795_416_221.584_088, id: "1-6b03e09d-0dcda7ecd820021bca1dccee".parse().unwrap() };
+        let cursor =
+            Cursor { start_time: 1_795_416_221.584_088, id: "1-6b03e09d-0dcda7ecd820021bca1dccee".parse().unwrap() };
         assert_eq!(decode_cursor(&encode_cursor(cursor)), Some(cursor));
         assert_eq!(decode_cursor("page-2-token"), None);
     }

@@ -61,9 +61,11 @@ impl Server {
         let attempts = if config.listen.port() == 0 { SHARED_PORT_ATTEMPTS } else { 1 };
         let mut last_error = None;
         for _ in 0..attempts {
-            let tcp = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| Error::Bind { protocol: "tcp", addr: config.listen, source })?;
+            let tcp = tokio::net::TcpListener::bind(config.listen).await.map_err(|source| Error::Bind {
+                protocol: "tcp",
+                addr: config.listen,
+                source,
+            })?;
             let local_addr = tcp.local_addr().map_err(Error::Io)?;
             match bind_udp(local_addr) {
                 Ok(udp) => {
@@ -91,8 +93,9 @@ impl Server {
     /// The caller then stops the writer, which writes what it holds.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
         let stop = Arc::new(AtomicBool::new(false));
-        let udp_thread = udp::spawn(self.udp, self.state.writer.clone(), Arc::clone(&self.state.metrics), Arc::clone(&stop))
-            .map_err(Error::Io)?;
+        let udp_thread =
+            udp::spawn(self.udp, self.state.writer.clone(), Arc::clone(&self.state.metrics), Arc::clone(&stop))
+                .map_err(Error::Io)?;
         let served = axum::serve(self.tcp, http::router(self.state)).with_graceful_shutdown(shutdown).await;
         stop.store(true, Ordering::Relaxed);
         let _ = tokio::task::spawn_blocking(move || udp_thread.join()).await;

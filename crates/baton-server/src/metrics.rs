@@ -46,7 +46,8 @@ pub(crate) enum DatagramProblem {
 }
 
 impl DatagramProblem {
-    const ALL: [DatagramProblem; 3] = [DatagramProblem::Empty, DatagramProblem::MissingHeader, DatagramProblem::InvalidHeader];
+    const ALL: [DatagramProblem; 3] =
+        [DatagramProblem::Empty, DatagramProblem::MissingHeader, DatagramProblem::InvalidHeader];
 
     fn code(self) -> &'static str {
         match self {
@@ -223,7 +224,8 @@ impl Metrics {
         };
         let per_protocol = |out: &mut String, name: &str, counters: &[AtomicU64; 2]| {
             for protocol in Protocol::ALL {
-                let _ = writeln!(out, "{name}{{protocol=\"{}\"}} {}", protocol.label(), load(&counters[protocol.index()]));
+                let _ =
+                    writeln!(out, "{name}{{protocol=\"{}\"}} {}", protocol.label(), load(&counters[protocol.index()]));
             }
         };
         family(&mut out, "baton_bytes_received_total", "counter", "Bytes of datagrams and request bodies received.");
@@ -247,7 +249,12 @@ impl Metrics {
                 );
             }
         }
-        family(&mut out, "baton_documents_dropped_total", "counter", "Valid documents dropped because the store queue was full.");
+        family(
+            &mut out,
+            "baton_documents_dropped_total",
+            "counter",
+            "Valid documents dropped because the store queue was full.",
+        );
         for protocol in Protocol::ALL {
             let _ = writeln!(
                 out,
@@ -262,7 +269,12 @@ impl Metrics {
         let _ = writeln!(out, "baton_api_errors_total {}", load(&self.api_errors));
         family(&mut out, "baton_store_documents_written_total", "counter", "Documents written durably by the store.");
         let _ = writeln!(out, "baton_store_documents_written_total {}", load(&writer.documents_written));
-        family(&mut out, "baton_store_documents_failed_total", "counter", "Documents in store batches that failed to write.");
+        family(
+            &mut out,
+            "baton_store_documents_failed_total",
+            "counter",
+            "Documents in store batches that failed to write.",
+        );
         let _ = writeln!(out, "baton_store_documents_failed_total {}", load(&writer.documents_failed));
         family(&mut out, "baton_store_queue_documents", "gauge", "Documents waiting for the store writer.");
         let _ = writeln!(out, "baton_store_queue_documents {}", load(&writer.queued_documents));

@@ -49,9 +49,8 @@ pub(crate) fn split_datagram(datagram: &[u8]) -> Result<&[u8], (DatagramProblem,
     };
     let (header, document) = (&datagram[..newline], &datagram[newline + 1..]);
     if header != CANONICAL_HEADER {
-        let valid = serde_json::from_slice::<DaemonHeader>(header).is_ok_and(|header| {
-            header.format.eq_ignore_ascii_case("json") && header.version.as_f64() == Some(1.0)
-        });
+        let valid = serde_json::from_slice::<DaemonHeader>(header)
+            .is_ok_and(|header| header.format.eq_ignore_ascii_case("json") && header.version.as_f64() == Some(1.0));
         if !valid {
             return Err((DatagramProblem::InvalidHeader, "header must be {\"format\":\"json\",\"version\":1}"));
         }
@@ -60,7 +59,12 @@ pub(crate) fn split_datagram(datagram: &[u8]) -> Result<&[u8], (DatagramProblem,
 }
 
 /// Starts the thread reading `socket` until `stop` is set.
-pub(crate) fn spawn(socket: UdpSocket, writer: Writer, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+pub(crate) fn spawn(
+    socket: UdpSocket,
+    writer: Writer,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
     std::thread::Builder::new().name("baton-udp".into()).spawn(move || receive(socket, writer, metrics, stop))
 }
@@ -81,7 +85,9 @@ fn receive(socket: UdpSocket, writer: Writer, metrics: Arc<Metrics>, stop: Arc<A
                     hand_over(&writer, &metrics, &mut group);
                 }
             }
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+            Err(error)
+                if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) =>
+            {
                 hand_over(&writer, &metrics, &mut group);
             }
             Err(error) => {
@@ -115,7 +121,8 @@ fn read_datagram(datagram: &[u8], peer: SocketAddr, metrics: &Metrics, group: &m
     match parsed {
         Ok(document) => group.push(document),
         Err((reason, message)) => {
-            DocumentRejectedError { protocol: Protocol::Udp, reason, message: &message, peer: Some(peer) }.emit(metrics);
+            DocumentRejectedError { protocol: Protocol::Udp, reason, message: &message, peer: Some(peer) }
+                .emit(metrics);
         }
     }
 }

@@ -175,8 +175,10 @@ struct ValueWithServiceIds {
     service_ids: Vec<WireServiceId>,
 }
 
+/// botocore's `AnnotationValue` union: the member names are the wire's.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
+#[allow(clippy::enum_variant_names)]
 enum WireAnnotationValue {
     StringValue(String),
     NumberValue(f64),
@@ -272,12 +274,19 @@ impl From<&TraceSummary> for WireTraceSummary {
             users: summary
                 .users
                 .iter()
-                .map(|user| TraceUser { user_name: user.name.clone(), service_ids: user.service_ids.iter().map(service_id).collect() })
+                .map(|user| TraceUser {
+                    user_name: user.name.clone(),
+                    service_ids: user.service_ids.iter().map(service_id).collect(),
+                })
                 .collect(),
             service_ids: summary.service_ids.iter().map(service_id).collect(),
             resource_arns: summary.resource_arns.iter().map(|arn| ResourceArnDetail { arn: arn.clone() }).collect(),
             instance_ids: summary.instance_ids.iter().map(|id| InstanceIdDetail { id: id.clone() }).collect(),
-            availability_zones: summary.availability_zones.iter().map(|name| AvailabilityZoneDetail { name: name.clone() }).collect(),
+            availability_zones: summary
+                .availability_zones
+                .iter()
+                .map(|name| AvailabilityZoneDetail { name: name.clone() })
+                .collect(),
             entry_point: summary.entry_point.as_ref().map(service_id),
             revision: summary.revision,
             matched_event_time: summary.start_time,
@@ -296,6 +305,11 @@ mod tests {
         assert_eq!(parse("1732534200.5").unwrap(), 1_732_534_200.5);
         assert_eq!(parse("\"1732534200\"").unwrap(), 1_732_534_200.0);
         assert_eq!(parse("\"2024-11-25T11:30:00Z\"").unwrap(), 1_732_534_200.0);
-        assert!(parse("\"last tuesday\"").unwrap_err().to_string().contains("neither epoch seconds nor an ISO 8601 timestamp"));
+        assert!(
+            parse("\"last tuesday\"")
+                .unwrap_err()
+                .to_string()
+                .contains("neither epoch seconds nor an ISO 8601 timestamp")
+        );
     }
 }

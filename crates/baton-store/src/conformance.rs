@@ -25,8 +25,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use crate::{
-    Cursor, Durability, Error, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange, Writer,
-    WriterConfig,
+    Cursor, Durability, Error, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange,
+    Writer, WriterConfig,
 };
 
 const DAY: f64 = 86_400.0;
@@ -121,9 +121,8 @@ impl Model {
     fn apply(&mut self, batch: &[Document]) {
         for document in batch {
             let documents = self.traces.entry(document.info.trace_id).or_default();
-            let keep_old = documents
-                .get(&document.info.id)
-                .is_some_and(|old| document.info.in_progress && !old.info.in_progress);
+            let keep_old =
+                documents.get(&document.info.id).is_some_and(|old| document.info.in_progress && !old.info.in_progress);
             if !keep_old {
                 documents.insert(document.info.id, document.clone());
             }
@@ -192,7 +191,11 @@ fn collect_pages(store: &dyn Store, mut query: SummaryQuery) -> (Vec<TraceSummar
             None => return (all, pages),
             Some(cursor) => {
                 let last = summaries.last().expect("next is set on an empty page: paging would not progress");
-                assert_eq!(cursor, Cursor { start_time: last.start_time, id: last.id }, "next is the last summary returned");
+                assert_eq!(
+                    cursor,
+                    Cursor { start_time: last.start_time, id: last.id },
+                    "next is the last summary returned"
+                );
                 query.after = Some(cursor);
             }
         }
@@ -222,7 +225,11 @@ fn all_summaries(store: &dyn Store) -> BTreeMap<TraceId, TraceSummary> {
 fn assert_matches(store: &dyn Store, model: &Model, when: &str) {
     let ids = model.ids();
     let stored = store.traces(&ids).unwrap_or_else(|error| panic!("{when}: traces failed: {error}"));
-    assert_eq!(stored.iter().map(|trace| trace.id).collect::<Vec<_>>(), ids, "{when}: traces() finds every trace, in order");
+    assert_eq!(
+        stored.iter().map(|trace| trace.id).collect::<Vec<_>>(),
+        ids,
+        "{when}: traces() finds every trace, in order"
+    );
     for trace in &stored {
         assert_eq!(sorted(trace.documents.clone()), model.documents(trace.id), "{when}: documents of {}", trace.id);
         assert!(!trace.limit_exceeded, "{when}: limit_exceeded on {}", trace.id);
@@ -255,7 +262,9 @@ pub(crate) fn documents_read_back_exactly(harness: &mut dyn Harness) {
             now + 0.1,
             now + 0.2
         ),
-        format!(r#"{{"name":"other","id":"00000000000000b1","trace_id":"{second}","start_time":{now},"in_progress":true}}"#),
+        format!(
+            r#"{{"name":"other","id":"00000000000000b1","trace_id":"{second}","start_time":{now},"in_progress":true}}"#
+        ),
     ];
     let batch: Vec<Document> = odd.iter().map(|json| parse(json)).collect();
     let mut model = Model::default();
@@ -354,7 +363,10 @@ pub(crate) fn one_document_per_id(harness: &mut dyn Harness) {
         for ((_, expected, reopen), trace) in scenarios.iter().zip(&traces) {
             if *reopen == reopening {
                 let kept = &model.traces[trace][&"00000000000000d0".parse().expect("segment id")];
-                assert!(kept.json.contains(&format!(r#""v":"{expected}""#)), "the model agrees with the scenario table");
+                assert!(
+                    kept.json.contains(&format!(r#""v":"{expected}""#)),
+                    "the model agrees with the scenario table"
+                );
             }
         }
     }
@@ -472,7 +484,9 @@ pub(crate) fn summaries_page_newest_first(harness: &mut dyn Harness) {
 
     for round in ["written", "reopened"] {
         for limit in [1, 7, 100, 249, 250, 1000] {
-            for (time_range, start, end) in [(TimeRange::Event, base, now), (TimeRange::TraceId, 0.0, f64::from(u32::MAX))] {
+            for (time_range, start, end) in
+                [(TimeRange::Event, base, now), (TimeRange::TraceId, 0.0, f64::from(u32::MAX))]
+            {
                 let (found, pages) = collect_pages(harness.store(), query(time_range, start, end, limit));
                 let found: Vec<TraceId> = found.iter().map(|summary| summary.id).collect();
                 assert_eq!(found, expected, "{round}: {time_range:?}, limit {limit}");
@@ -584,7 +598,8 @@ pub(crate) fn readers_see_whole_batches(harness: &mut dyn Harness) {
                     for trace in store.traces(&traces).expect("traces while writing") {
                         assert_eq!(trace.documents.len(), 3, "a batch is visible whole or not at all");
                     }
-                    let page = store.summaries(&query(TimeRange::TraceId, 0.0, f64::from(u32::MAX), 100)).expect("summaries");
+                    let page =
+                        store.summaries(&query(TimeRange::TraceId, 0.0, f64::from(u32::MAX), 100)).expect("summaries");
                     for summary in page.summaries {
                         assert_eq!(summary.revision, 3, "a batch's summary is visible whole or not at all");
                     }
@@ -666,7 +681,11 @@ pub(crate) fn oversized_traces_are_truncated(harness: &mut dyn Harness) {
 
     write(harness.store(), &mut model, full);
     let found = harness.store().traces(&[trace]).expect("traces");
-    assert_eq!((found[0].documents.len(), found[0].limit_exceeded), (MAX_TRACE_DOCUMENTS, false), "exactly at the limit");
+    assert_eq!(
+        (found[0].documents.len(), found[0].limit_exceeded),
+        (MAX_TRACE_DOCUMENTS, false),
+        "exactly at the limit"
+    );
 
     write(harness.store(), &mut model, extra);
     for round in ["written", "reopened"] {
@@ -694,8 +713,13 @@ pub(crate) fn traces_are_found_whatever_their_epoch(harness: &mut dyn Harness) {
     for round in ["written", "reopened"] {
         assert_matches(harness.store(), &model, round);
         for (trace, epoch) in traces.iter().zip(epochs) {
-            let (found, _) = collect_pages(harness.store(), query(TimeRange::TraceId, f64::from(epoch), f64::from(epoch), 10));
-            assert_eq!(found.iter().map(|summary| summary.id).collect::<Vec<_>>(), vec![*trace], "{round}: epoch {epoch:08x}");
+            let (found, _) =
+                collect_pages(harness.store(), query(TimeRange::TraceId, f64::from(epoch), f64::from(epoch), 10));
+            assert_eq!(
+                found.iter().map(|summary| summary.id).collect::<Vec<_>>(),
+                vec![*trace],
+                "{round}: epoch {epoch:08x}"
+            );
         }
         let (found, _) = collect_pages(harness.store(), query(TimeRange::Event, now - 11.0, now, 10));
         assert_eq!(found.len(), traces.len(), "{round}");
@@ -744,7 +768,15 @@ struct DocSpec {
 }
 
 fn doc_spec() -> impl Strategy<Value = DocSpec> {
-    (0..3u8, any::<bool>(), proptest::option::of((0..6usize, any::<bool>())), 0.0..100.0f64, 0.0..5.0f64, any::<bool>(), proptest::option::of(-3..3i32))
+    (
+        0..3u8,
+        any::<bool>(),
+        proptest::option::of((0..6usize, any::<bool>())),
+        0.0..100.0f64,
+        0.0..5.0f64,
+        any::<bool>(),
+        proptest::option::of(-3..3i32),
+    )
         .prop_map(|(versions, subsegment, parent, start, duration, fault, annotation)| DocSpec {
             versions,
             subsegment,
@@ -759,7 +791,8 @@ fn doc_spec() -> impl Strategy<Value = DocSpec> {
 fn spec_document(trace: TraceId, base: f64, index: usize, spec: &DocSpec, in_progress: bool) -> Document {
     let start = base + spec.start;
     let end = start + spec.duration;
-    let mut json = format!(r#"{{"name":"n{index}","id":"{:016x}","trace_id":"{trace}","start_time":{start}"#, 0x1000 + index);
+    let mut json =
+        format!(r#"{{"name":"n{index}","id":"{:016x}","trace_id":"{trace}","start_time":{start}"#, 0x1000 + index);
     if in_progress {
         json.push_str(r#","in_progress":true"#);
     } else {
@@ -1020,7 +1053,10 @@ pub(crate) fn writer_refuses_when_the_queue_is_full(harness: &mut dyn Harness) {
     assert_eq!(stats.queued_documents.load(Ordering::Relaxed), taken as u64);
     let cost = queued / taken as u64;
     assert_eq!(queued, cost * taken as u64, "equal documents cost the same");
-    assert!(queued <= max_queued_bytes && queued + cost > max_queued_bytes, "refused exactly at the bound: {queued} + {cost}");
+    assert!(
+        queued <= max_queued_bytes && queued + cost > max_queued_bytes,
+        "refused exactly at the bound: {queued} + {cost}"
+    );
 
     gate.open();
     block_on(ack.wait()).expect("ack");
@@ -1087,7 +1123,9 @@ pub(crate) fn writer_reports_failed_writes(harness: &mut dyn Harness) {
     let gate = Gated::new(harness.shared(), true);
     let writer = Writer::start(gate.clone(), writer_config());
     let poisoned = trace_id(epoch_of(now));
-    let poison = parse(&format!(r#"{{"name":"poison","id":"0000000000000001","trace_id":"{poisoned}","start_time":{now},"end_time":{now}}}"#));
+    let poison = parse(&format!(
+        r#"{{"name":"poison","id":"0000000000000001","trace_id":"{poisoned}","start_time":{now},"end_time":{now}}}"#
+    ));
     let result = block_on(writer.submit(vec![poison]).expect("submit").wait());
     assert!(matches!(result, Err(Error::WriteFailed(_))), "{result:?}");
     let good = vec![segment(trace_id(epoch_of(now)), 1, now)];

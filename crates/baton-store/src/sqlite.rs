@@ -30,8 +30,10 @@ use baton_model::{Document, SegmentInfo, TraceId, time};
 use baton_query::{TraceSummary, summarize};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::store::{Cursor, Durability, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange};
 use crate::Error;
+use crate::store::{
+    Cursor, Durability, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange,
+};
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
 const DATABASE_FILE: &str = "baton.sqlite3";
@@ -119,7 +121,8 @@ impl SqliteStore {
 
     /// Opens the store in `dir` with explicit options.
     pub fn open_with(dir: &Path, options: SqliteOptions) -> Result<SqliteStore, Error> {
-        std::fs::create_dir_all(dir).map_err(|error| Error::Corrupt(format!("cannot create {}: {error}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|error| Error::Corrupt(format!("cannot create {}: {error}", dir.display())))?;
         let path = dir.join(DATABASE_FILE);
         let connection = Connection::open(&path)?;
         // auto_vacuum must be chosen before the first table exists.
@@ -145,8 +148,8 @@ impl SqliteStore {
              );",
         )?;
         let partitions = {
-            let mut statement =
-                connection.prepare("SELECT day, min_start, max_start, min_epoch, max_epoch FROM partitions ORDER BY day")?;
+            let mut statement = connection
+                .prepare("SELECT day, min_start, max_start, min_epoch, max_epoch FROM partitions ORDER BY day")?;
             statement
                 .query_map([], |row| {
                     Ok(Partition {
@@ -190,7 +193,8 @@ impl SqliteStore {
             Some(connection) => connection,
             None => {
                 let connection = Connection::open(&self.path)?;
-                connection.execute_batch("PRAGMA query_only = 1; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8000;")?;
+                connection
+                    .execute_batch("PRAGMA query_only = 1; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8000;")?;
                 connection
             }
         };
@@ -238,19 +242,18 @@ fn spawn_checkpointer(
                 // Under steady writes a passive checkpoint never catches up
                 // with the writer, so the log would grow for ever; past a
                 // bound, a restart briefly holds the writer and rewinds it.
-                let checkpointed = checkpoint("PASSIVE").and_then(|frames| {
-                    if frames > RESTART_AFTER_FRAMES { checkpoint("RESTART") } else { Ok(frames) }
-                });
+                let checkpointed = checkpoint("PASSIVE")
+                    .and_then(|frames| if frames > RESTART_AFTER_FRAMES { checkpoint("RESTART") } else { Ok(frames) });
                 if let Err(error) = checkpointed {
                     tracing::warn!(%error, "wal checkpoint failed");
                 }
                 // Buffered batches leave their log bytes to this thread too.
                 let today = day_of(clock());
                 for day in [today - 1, today] {
-                    if let Ok(log) = File::open(log_path(&dir, day)) {
-                        if let Err(error) = log.sync_data() {
-                            tracing::warn!(%error, "document log sync failed");
-                        }
+                    if let Ok(log) = File::open(log_path(&dir, day))
+                        && let Err(error) = log.sync_data()
+                    {
+                        tracing::warn!(%error, "document log sync failed");
                     }
                 }
             }
@@ -278,7 +281,8 @@ fn trace_key(id: TraceId) -> [u8; 16] {
 /// such a trace is a stray, whose day the `strays` table keeps.
 fn candidate_days(trace: TraceId, partitions: &[Partition], stray: Option<i64>) -> impl Iterator<Item = i64> + '_ {
     let earliest = epoch_day(trace) - 1;
-    let guessed = partitions.iter().rev().map(|partition| partition.day).filter(move |day| stray.is_none() && *day >= earliest);
+    let guessed =
+        partitions.iter().rev().map(|partition| partition.day).filter(move |day| stray.is_none() && *day >= earliest);
     stray.into_iter().chain(guessed)
 }
 
@@ -327,11 +331,21 @@ fn log_path(dir: &Path, day: i64) -> PathBuf {
 }
 
 /// Reads the documents of `trace` from the partition of `day`.
-fn load_documents(connection: &Connection, dir: &Path, day: i64, trace: TraceId, limit: usize) -> Result<Vec<String>, Error> {
-    let mut statement = connection
-        .prepare_cached(&format!("SELECT offset, length FROM {} WHERE trace = ?1 ORDER BY id LIMIT ?2", table("seg", day)))?;
+fn load_documents(
+    connection: &Connection,
+    dir: &Path,
+    day: i64,
+    trace: TraceId,
+    limit: usize,
+) -> Result<Vec<String>, Error> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT offset, length FROM {} WHERE trace = ?1 ORDER BY id LIMIT ?2",
+        table("seg", day)
+    ))?;
     let places = statement
-        .query_map(params![&trace_key(trace)[..], limit as i64], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
+        .query_map(params![&trace_key(trace)[..], limit as i64], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     if places.is_empty() {
         return Ok(Vec::new());
@@ -342,7 +356,10 @@ fn load_documents(connection: &Connection, dir: &Path, day: i64, trace: TraceId,
     for (offset, length) in places {
         let mut bytes = vec![0; length as usize];
         let read = log.read_exact_at(&mut bytes, offset as u64);
-        match read.map_err(|error| error.to_string()).and_then(|()| String::from_utf8(bytes).map_err(|error| error.to_string())) {
+        match read
+            .map_err(|error| error.to_string())
+            .and_then(|()| String::from_utf8(bytes).map_err(|error| error.to_string()))
+        {
             Ok(text) => documents.push(text),
             // Only a power loss after a buffered (UDP) batch can leave this.
             Err(error) => tracing::warn!(%error, %trace, offset, "document log entry unreadable; skipped"),
@@ -378,7 +395,8 @@ impl DocumentLog {
 
     /// Writes the batch's bytes, syncing them to disk when asked.
     fn flush(&mut self, sync: bool) -> std::io::Result<()> {
-        let written = self.file.write_all(&self.pending).and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        let written =
+            self.file.write_all(&self.pending).and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
         match &written {
             Ok(()) => self.length += self.pending.len() as u64,
             // The file may hold part of the batch: later offsets continue
@@ -429,7 +447,13 @@ impl Store for SqliteStore {
                     }
                     if !known.iter().any(|partition| partition.day == day) {
                         create_partition(&transaction, day)?;
-                        known.push(Partition { day, min_start: f64::INFINITY, max_start: f64::NEG_INFINITY, min_epoch: i64::MAX, max_epoch: i64::MIN });
+                        known.push(Partition {
+                            day,
+                            min_start: f64::INFINITY,
+                            max_start: f64::NEG_INFINITY,
+                            min_epoch: i64::MAX,
+                            max_epoch: i64::MIN,
+                        });
                         known.sort_by_key(|partition| partition.day);
                     }
                     cache.insert(trace, day, loaded.map(|(_, infos)| infos).unwrap_or_default());
@@ -553,26 +577,32 @@ impl Store for SqliteStore {
             let mut scanned = 0u64;
             for partition in partitions.iter().rev() {
                 let summaries = table("sum", partition.day);
-                let (condition, low, high): (&str, rusqlite::types::Value, rusqlite::types::Value) = match query.time_range {
-                    TimeRange::Event => ("start >= ?1 AND start <= ?2", query.start.into(), query.end.into()),
-                    TimeRange::TraceId => {
-                        let epoch = |seconds: f64, fill: u8| {
-                            let epoch = seconds.clamp(0.0, f64::from(u32::MAX)) as u32;
-                            let mut key = [fill; 16];
-                            key[..4].copy_from_slice(&epoch.to_be_bytes());
-                            key.to_vec()
-                        };
-                        ("trace >= ?1 AND trace <= ?2", epoch(query.start.ceil(), 0).into(), epoch(query.end.floor(), 0xff).into())
-                    }
-                };
+                let (condition, low, high): (&str, rusqlite::types::Value, rusqlite::types::Value) =
+                    match query.time_range {
+                        TimeRange::Event => ("start >= ?1 AND start <= ?2", query.start.into(), query.end.into()),
+                        TimeRange::TraceId => {
+                            let epoch = |seconds: f64, fill: u8| {
+                                let epoch = seconds.clamp(0.0, f64::from(u32::MAX)) as u32;
+                                let mut key = [fill; 16];
+                                key[..4].copy_from_slice(&epoch.to_be_bytes());
+                                key.to_vec()
+                            };
+                            (
+                                "trace >= ?1 AND trace <= ?2",
+                                epoch(query.start.ceil(), 0).into(),
+                                epoch(query.end.floor(), 0xff).into(),
+                            )
+                        }
+                    };
                 let mut statement = connection.prepare_cached(&format!(
                     "SELECT start, trace, summary FROM {summaries}
                      WHERE {condition} AND (start, trace) < (?3, ?4)
                      ORDER BY start DESC, trace DESC LIMIT ?5"
                 ))?;
-                let found = statement.query_map(params![low, high, after_start, &after_id[..], fetch as i64], |row| {
-                    Ok((row.get::<_, f64>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, String>(2)?))
-                })?;
+                let found = statement
+                    .query_map(params![low, high, after_start, &after_id[..], fetch as i64], |row| {
+                        Ok((row.get::<_, f64>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, String>(2)?))
+                    })?;
                 for row in found {
                     let (start, trace, summary) = row?;
                     let trace: [u8; 16] =
@@ -814,7 +844,9 @@ mod tests {
         let own = format!("1-6744a1b2-{number:024x}");
         let mut batch: Vec<Document> = (1..=3)
             .map(|id| {
-                let json = format!(r#"{{"name":"b","id":"{id:016x}","trace_id":"{own}","start_time":{now},"end_time":{now}}}"#);
+                let json = format!(
+                    r#"{{"name":"b","id":"{id:016x}","trace_id":"{own}","start_time":{now},"end_time":{now}}}"#
+                );
                 Document::parse(json.as_bytes()).expect("valid")
             })
             .collect();
@@ -875,15 +907,23 @@ mod tests {
         let shared = kill_9_batch(0, 0.0)[3].info.trace_id;
         let documents = &store.traces(&[shared]).expect("traces")[0].documents;
         assert_eq!(documents.len(), found.len(), "batches are whole");
-        let infos: Vec<_> = documents.iter().map(|text| Document::parse(text.as_bytes()).expect("valid").info).collect();
+        let infos: Vec<_> =
+            documents.iter().map(|text| Document::parse(text.as_bytes()).expect("valid").info).collect();
         let epoch = f64::from(shared.epoch());
-        let page = store.summaries(&SummaryQuery { start: epoch, end: epoch, time_range: TimeRange::TraceId, after: None, limit: 1000 });
+        let page = store.summaries(&SummaryQuery {
+            start: epoch,
+            end: epoch,
+            time_range: TimeRange::TraceId,
+            after: None,
+            limit: 1000,
+        });
         let summary = page.expect("summaries").summaries.into_iter().find(|summary| summary.id == shared);
         assert_eq!(summary, Some(summarize(&infos)), "the summary matches the surviving documents");
     }
 
     fn document(trace: &str, id: u64, now: f64) -> Document {
-        let json = format!(r#"{{"name":"n","id":"{id:016x}","trace_id":"{trace}","start_time":{now},"end_time":{now}}}"#);
+        let json =
+            format!(r#"{{"name":"n","id":"{id:016x}","trace_id":"{trace}","start_time":{now},"end_time":{now}}}"#);
         Document::parse(json.as_bytes()).expect("valid")
     }
 
@@ -908,8 +948,9 @@ mod tests {
         let now = time::now();
         for number in 0..300u64 {
             // New traces, so that every batch reads before it writes.
-            let batch: Vec<Document> =
-                (0..20).map(|k| document(&format!("1-{:08x}-{:024x}", now as u32, number * 100 + k), k + 1, now)).collect();
+            let batch: Vec<Document> = (0..20)
+                .map(|k| document(&format!("1-{:08x}-{:024x}", now as u32, number * 100 + k), k + 1, now))
+                .collect();
             store.write(&batch, Durability::Buffered).expect("the write waits for the checkpoint");
         }
         stop.store(true, Ordering::Release);
@@ -924,7 +965,8 @@ mod tests {
             let days_back = Arc::clone(&days_back);
             Arc::new(move || time::now() - days_back.load(Ordering::SeqCst) as f64 * SECONDS_PER_DAY)
         };
-        let store = SqliteStore::open_with(dir.path(), SqliteOptions { clock, ..SqliteOptions::default() }).expect("open");
+        let store =
+            SqliteStore::open_with(dir.path(), SqliteOptions { clock, ..SqliteOptions::default() }).expect("open");
         let now = time::now();
         store.write(&[document("1-6744a1b2-000000000000000000000001", 1, now)], Durability::Synced).expect("old write");
         days_back.store(0, Ordering::SeqCst);

@@ -71,7 +71,8 @@ pub struct WriterStats {
 impl WriterStats {
     fn observe_batch(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        let bucket = BATCH_LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound).unwrap_or(BATCH_LATENCY_BUCKETS.len());
+        let bucket =
+            BATCH_LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound).unwrap_or(BATCH_LATENCY_BUCKETS.len());
         self.batch_latency[bucket].fetch_add(1, Ordering::Relaxed);
         self.batch_latency_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
@@ -253,7 +254,8 @@ fn write_batch(store: &dyn Store, submits: Vec<Submit>, stats: &WriterStats) {
     let mut acks = Vec::new();
     let mut bytes = 0;
     // Only documents whose sender awaits an answer need the disk sync.
-    let durability = if submits.iter().any(|submit| submit.ack.is_some()) { Durability::Synced } else { Durability::Buffered };
+    let durability =
+        if submits.iter().any(|submit| submit.ack.is_some()) { Durability::Synced } else { Durability::Buffered };
     for submit in submits {
         bytes += submit.bytes;
         documents.extend(submit.documents);

@@ -103,7 +103,12 @@ fn main() {
     let epoch = baton_model::time::now() as u64;
     let documents: Vec<String> = (0..traces).flat_map(|index| trace_documents(index, epoch)).collect();
     let bytes: usize = documents.iter().map(String::len).sum();
-    println!("documents: {} ({} traces, {:.0} bytes on average)", documents.len(), traces, bytes as f64 / documents.len() as f64);
+    println!(
+        "documents: {} ({} traces, {:.0} bytes on average)",
+        documents.len(),
+        traces,
+        bytes as f64 / documents.len() as f64
+    );
 
     // 1. Parse only: the physical ceiling.
     let sample = &documents[..documents.len().min(400_000)];
@@ -152,7 +157,8 @@ fn main() {
     // 3. BatchGetTraces of 5 traces with the UDP data stored.
     let mut latencies = Vec::new();
     for round in 0..2_000usize {
-        let ids: Vec<String> = (0..5).map(|k| format!("1-{epoch:08x}-{:024x}", (round * 7919 + k * 104_729) % traces)).collect();
+        let ids: Vec<String> =
+            (0..5).map(|k| format!("1-{epoch:08x}-{:024x}", (round * 7919 + k * 104_729) % traces)).collect();
         let body = serde_json::json!({ "TraceIds": ids }).to_string();
         let started = Instant::now();
         let mut response = agent.post(format!("{}/Traces", server.endpoint)).send(body).expect("BatchGetTraces");
@@ -202,7 +208,8 @@ fn main() {
             scope.spawn(move || {
                 for batch in chunk.chunks(100) {
                     let body = serde_json::json!({ "TraceSegmentDocuments": batch }).to_string();
-                    let mut response = agent.post(format!("{endpoint}/TraceSegments")).send(body).expect("PutTraceSegments");
+                    let mut response =
+                        agent.post(format!("{endpoint}/TraceSegments")).send(body).expect("PutTraceSegments");
                     let text = response.body_mut().read_to_string().expect("body");
                     assert!(text.contains("\"UnprocessedTraceSegments\":[]"), "{text}");
                 }
@@ -210,10 +217,15 @@ fn main() {
         }
     });
     let http_rate = http_documents.len() as f64 / started.elapsed().as_secs_f64();
-    println!("http PutTraceSegments      : {http_rate:>10.0} docs/s  (4 clients x 100 docs per call) = {:.2} x parse", http_rate / parse_rate);
+    println!(
+        "http PutTraceSegments      : {http_rate:>10.0} docs/s  (4 clients x 100 docs per call) = {:.2} x parse",
+        http_rate / parse_rate
+    );
     let rss_http = server.peak_rss_mb();
     server.stop();
-    println!("server peak RSS            : {rss_after_udp:.0} MB (paced udp + reads), {rss_unpaced:.0} MB (unpaced udp), {rss_http:.0} MB (http)");
+    println!(
+        "server peak RSS            : {rss_after_udp:.0} MB (paced udp + reads), {rss_unpaced:.0} MB (unpaced udp), {rss_http:.0} MB (http)"
+    );
 }
 
 /// Datagrams the kernel dropped because a socket's receive buffer was full

@@ -88,7 +88,8 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().with_context(|| format!("{text:?} is not a duration like 30d, 12h, 15m or 90s"))?;
+    let number: u64 =
+        number.parse().with_context(|| format!("{text:?} is not a duration like 30d, 12h, 15m or 90s"))?;
     let seconds = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -109,7 +110,10 @@ mod tests {
         assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(12 * 3600));
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("2w").unwrap_err().to_string(), "unknown duration unit \"w\" in \"2w\"; use s, m, h or d");
+        assert_eq!(
+            parse_duration("2w").unwrap_err().to_string(),
+            "unknown duration unit \"w\" in \"2w\"; use s, m, h or d"
+        );
         assert!(parse_duration("soon").is_err());
     }
 }

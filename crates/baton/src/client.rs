@@ -21,7 +21,8 @@ fn call(endpoint: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
         .with_context(|| format!("calling {url}"))?;
     let status = response.status();
     let text = response.body_mut().read_to_string().with_context(|| format!("reading the answer of {url}"))?;
-    let answer: Value = serde_json::from_str(&text).with_context(|| format!("{url} answered {status} with non-JSON: {text}"))?;
+    let answer: Value =
+        serde_json::from_str(&text).with_context(|| format!("{url} answered {status} with non-JSON: {text}"))?;
     if !status.is_success() {
         let message = answer.get("message").and_then(Value::as_str).unwrap_or(&text);
         bail!("{url} answered {status}: {message}");

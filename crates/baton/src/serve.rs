@@ -24,8 +24,12 @@ pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
         SqliteStore::open(&settings.data_dir)
             .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?,
     );
-    let writer = Writer::start(Arc::clone(&store), WriterConfig { retention: Some(settings.retention), ..WriterConfig::default() });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let writer = Writer::start(
+        Arc::clone(&store),
+        WriterConfig { retention: Some(settings.retention), ..WriterConfig::default() },
+    );
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let served = runtime.block_on(async {
         let server = Server::bind(&Config { listen: settings.listen }, store, writer.clone()).await?;
         // Handlers first: a signal right after the ready lines must stop the

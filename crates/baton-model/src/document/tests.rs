@@ -1,7 +1,7 @@
 use super::*;
+use ValidationErrorKind::*;
 use serde_json::json;
 use std::path::Path;
-use ValidationErrorKind::*;
 
 const TRACE: &str = "1-6744a1b2-0123456789abcdef01234567";
 const ID: &str = "70de5b6f19ff9a0a";
@@ -266,9 +266,12 @@ fn in_progress_anywhere_sets_any_in_progress() {
     assert!(open.in_progress && open.facts.any_in_progress);
     assert_eq!(open.end_time, None);
 
-    let nested_open = json!([subsegment("0000000000000001", json!({
-        "subsegments": [subsegment("0000000000000002", json!({"in_progress": true, "end_time": "<absent>"}))],
-    }))]);
+    let nested_open = json!([subsegment(
+        "0000000000000001",
+        json!({
+            "subsegments": [subsegment("0000000000000002", json!({"in_progress": true, "end_time": "<absent>"}))],
+        })
+    )]);
     let info = accept(segment(json!({"in_progress": false, "subsegments": nested_open}))).info;
     assert!(!info.in_progress && info.facts.any_in_progress);
     assert_eq!(info.facts.subsegment_ids, [id("0000000000000001"), id("0000000000000002")]);
@@ -291,7 +294,8 @@ fn too_large_documents_are_rejected() {
     let base = segment(json!({}));
     let padded = |total: usize| format!("{}{}", base, " ".repeat(total - base.len()));
     accept(padded(MAX_DOCUMENT_BYTES));
-    let error = check(padded(MAX_DOCUMENT_BYTES + 1), TooLarge, "document is 65537 bytes, more than the limit of 65536");
+    let error =
+        check(padded(MAX_DOCUMENT_BYTES + 1), TooLarge, "document is 65537 bytes, more than the limit of 65536");
     assert_eq!(error.id, None);
 }
 
@@ -330,7 +334,8 @@ fn arrays_shaped_like_the_fields_of_an_object_are_rejected() {
     // document must still be an object, and so must each block inside it.
     let entity_as_array = |id: &str| {
         let mut fields = vec![Value::Null; 22];
-        (fields[0], fields[1], fields[2], fields[5], fields[6]) = (json!(id), json!("api"), json!(TRACE), json!(1.0), json!(2.0));
+        (fields[0], fields[1], fields[2], fields[5], fields[6]) =
+            (json!(id), json!("api"), json!(TRACE), json!(1.0), json!(2.0));
         Value::Array(fields)
     };
     check(entity_as_array(ID).to_string(), InvalidJson, "document must be a JSON object, got an array");
@@ -397,9 +402,18 @@ fn fields_of_the_wrong_json_type_are_rejected_naming_the_field() {
         (json!({"annotations": {"k": {"a": 1}}}), "annotations.k must be a string, number or boolean, got an object"),
         (json!({"annotations": {"k": null}}), "annotations.k must be a string, number or boolean, got null"),
         (json!({"annotations": {"k": [1]}}), "annotations.k must be a string, number or boolean, got an array"),
-        (json!({"http": {"response": {"status": "200"}}}), "http.response.status must be an integer status code, got a string"),
-        (json!({"http": {"response": {"status": 200.5}}}), "http.response.status must be an integer status code, got a number"),
-        (json!({"http": {"response": {"status": 70000}}}), "http.response.status must be an integer status code, got a number"),
+        (
+            json!({"http": {"response": {"status": "200"}}}),
+            "http.response.status must be an integer status code, got a string",
+        ),
+        (
+            json!({"http": {"response": {"status": 200.5}}}),
+            "http.response.status must be an integer status code, got a number",
+        ),
+        (
+            json!({"http": {"response": {"status": 70000}}}),
+            "http.response.status must be an integer status code, got a number",
+        ),
         (json!({"http": {"request": {"method": 1}}}), "http.request.method must be a string, got a number"),
         (json!({"aws": {"ec2": {"instance_id": false}}}), "aws.ec2.instance_id must be a string, got a boolean"),
         (json!({"subsegments": {"id": "0000000000000001"}}), "subsegments must be an array, got an object"),
@@ -427,12 +441,15 @@ fn wrong_types_in_nested_subsegments_name_their_path() {
     );
     assert_eq!(error.id.as_deref(), Some(ID));
 
-    let deep = json!([subsegment("0000000000000001", json!({
-        "subsegments": [
-            subsegment("0000000000000002", json!({})),
-            subsegment("0000000000000003", json!({"http": {"response": {"status": "404"}}})),
-        ],
-    }))]);
+    let deep = json!([subsegment(
+        "0000000000000001",
+        json!({
+            "subsegments": [
+                subsegment("0000000000000002", json!({})),
+                subsegment("0000000000000003", json!({"http": {"response": {"status": "404"}}})),
+            ],
+        })
+    )]);
     check(
         segment(json!({"subsegments": deep})),
         WrongType,
@@ -449,13 +466,11 @@ fn wrong_types_in_nested_subsegments_name_their_path() {
 #[test]
 fn cause_may_be_an_object_or_an_exception_id() {
     accept(segment(json!({"fault": true, "cause": "8af79ea85e3026bf"})));
-    accept(segment(json!({"fault": true, "cause": {"working_directory": "/srv", "exceptions": [{"id": "8af79ea85e3026bf"}]}})));
+    accept(segment(
+        json!({"fault": true, "cause": {"working_directory": "/srv", "exceptions": [{"id": "8af79ea85e3026bf"}]}}),
+    ));
     accept(segment(json!({"subsegments": [subsegment("0000000000000001", json!({"cause": "8af79ea85e3026bf"}))]})));
-    check(
-        segment(json!({"cause": 8})),
-        WrongType,
-        "cause must be an object or an exception id string, got a number",
-    );
+    check(segment(json!({"cause": 8})), WrongType, "cause must be an object or an exception id string, got a number");
 }
 
 #[test]
@@ -475,7 +490,11 @@ fn malformed_trace_ids_are_rejected() {
 
 #[test]
 fn malformed_segment_ids_are_rejected() {
-    let error = check(segment(json!({"id": "70de5b6f"})), InvalidSegmentId, r#"id: segment id must be 16 hex digits, got "70de5b6f""#);
+    let error = check(
+        segment(json!({"id": "70de5b6f"})),
+        InvalidSegmentId,
+        r#"id: segment id must be 16 hex digits, got "70de5b6f""#,
+    );
     assert_eq!(error.id.as_deref(), Some("70de5b6f"));
     check(
         segment(json!({"parent_id": "zzzzzzzzzzzzzzzz"})),
@@ -487,9 +506,12 @@ fn malformed_segment_ids_are_rejected() {
         InvalidSegmentId,
         r#"subsegments[0].id: segment id must be 16 hex digits, got "1""#,
     );
-    let deep = json!([subsegment("0000000000000001", json!({
-        "subsegments": [subsegment("0000000000000002", json!({"parent_id": "0000000000000001x"}))],
-    }))]);
+    let deep = json!([subsegment(
+        "0000000000000001",
+        json!({
+            "subsegments": [subsegment("0000000000000002", json!({"parent_id": "0000000000000001x"}))],
+        })
+    )]);
     check(
         segment(json!({"subsegments": deep})),
         InvalidSegmentId,
@@ -500,13 +522,18 @@ fn malformed_segment_ids_are_rejected() {
 #[test]
 fn type_other_than_subsegment_is_rejected() {
     check(segment(json!({"type": "segment"})), InvalidType, r#"type must be "subsegment" or absent, got "segment""#);
-    check(segment(json!({"type": "Subsegment"})), InvalidType, r#"type must be "subsegment" or absent, got "Subsegment""#);
+    check(
+        segment(json!({"type": "Subsegment"})),
+        InvalidType,
+        r#"type must be "subsegment" or absent, got "Subsegment""#,
+    );
     check(segment(json!({"type": 1})), WrongType, "type must be a string, got a number");
 }
 
 #[test]
 fn subsegment_sent_on_its_own_needs_a_parent_id() {
-    let error = check(segment(json!({"type": "subsegment"})), InvalidType, "a subsegment sent on its own needs a parent_id");
+    let error =
+        check(segment(json!({"type": "subsegment"})), InvalidType, "a subsegment sent on its own needs a parent_id");
     assert_eq!(error.id.as_deref(), Some(ID));
     let info = accept(segment(json!({"type": "subsegment", "parent_id": "53995c3f42cd8ad8"}))).info;
     assert_eq!((info.kind, info.parent_id), (DocumentKind::Subsegment, Some(id("53995c3f42cd8ad8"))));
@@ -546,7 +573,9 @@ fn annotation_strings_are_at_most_1000_characters() {
         "annotations.note is longer than 1000 characters",
     );
     check(
-        segment(json!({"subsegments": [subsegment("0000000000000001", json!({"annotations": {"note": "x".repeat(1001)}}))]})),
+        segment(
+            json!({"subsegments": [subsegment("0000000000000001", json!({"annotations": {"note": "x".repeat(1001)}}))]}),
+        ),
         InvalidAnnotation,
         "subsegments[0].annotations.note is longer than 1000 characters",
     );
@@ -559,11 +588,13 @@ fn names_must_be_non_empty_and_not_too_long() {
     let error = check(segment(json!({"name": "x".repeat(201)})), InvalidName, "name is longer than 200 characters");
     assert_eq!(error.id.as_deref(), Some(ID));
 
-    let standalone = |name: String| segment(json!({"type": "subsegment", "parent_id": "53995c3f42cd8ad8", "name": name}));
+    let standalone =
+        |name: String| segment(json!({"type": "subsegment", "parent_id": "53995c3f42cd8ad8", "name": name}));
     accept(standalone("x".repeat(250)));
     check(standalone("x".repeat(251)), InvalidName, "name is longer than 250 characters");
 
-    let embedded = |name: String| segment(json!({"subsegments": [subsegment("0000000000000001", json!({"name": name}))]}));
+    let embedded =
+        |name: String| segment(json!({"subsegments": [subsegment("0000000000000001", json!({"name": name}))]}));
     accept(embedded("x".repeat(250)));
     check(embedded("x".repeat(251)), InvalidName, "subsegments[0].name is longer than 250 characters");
     check(embedded(String::new()), InvalidName, "subsegments[0].name is empty");
@@ -581,7 +612,11 @@ fn times_must_be_non_negative_finite_numbers() {
     );
     accept(segment(json!({"start_time": 0, "end_time": 1})));
     // JSON has no infinity; a number too large for an f64 is not valid JSON.
-    check(r#"{"start_time":1e999}"#, InvalidJson, "document is not valid JSON: number out of range at line 1 column 19");
+    check(
+        r#"{"start_time":1e999}"#,
+        InvalidJson,
+        "document is not valid JSON: number out of range at line 1 column 19",
+    );
 }
 
 #[test]

@@ -25,7 +25,10 @@ fn service(name: &str) -> ServiceId {
 
 /// One annotation key with one value and the services that set it.
 fn annotation(key: &str, value: AnnotationValue, services: &[ServiceId]) -> AnnotationSummary {
-    AnnotationSummary { key: key.to_owned(), values: vec![AnnotationValueSummary { value, service_ids: services.to_vec() }] }
+    AnnotationSummary {
+        key: key.to_owned(),
+        values: vec![AnnotationValueSummary { value, service_ids: services.to_vec() }],
+    }
 }
 
 fn string(text: &str) -> AnnotationValue {
@@ -64,7 +67,10 @@ fn full_segment_gives_its_own_http_flags_users_and_all_annotations() {
         })
     );
     // The entry segment's own flags: only its subsegments have fault, error and throttle.
-    assert_eq!((summary.has_fault, summary.has_error, summary.has_throttle, summary.is_partial), (false, false, false, false));
+    assert_eq!(
+        (summary.has_fault, summary.has_error, summary.has_throttle, summary.is_partial),
+        (false, false, false, false)
+    );
     assert_eq!(summary.users, [UserSummary { name: "alice".into(), service_ids: vec![service("orders-api")] }]);
     let orders = [service("orders-api")];
     assert_eq!(
@@ -82,7 +88,9 @@ fn full_segment_gives_its_own_http_flags_users_and_all_annotations() {
     assert_eq!(summary.service_ids, [service("orders-api")]);
     assert_eq!(summary.entry_point, Some(service("orders-api")));
     assert_eq!(summary.revision, 1);
-    assert!(summary.resource_arns.is_empty() && summary.instance_ids.is_empty() && summary.availability_zones.is_empty());
+    assert!(
+        summary.resource_arns.is_empty() && summary.instance_ids.is_empty() && summary.availability_zones.is_empty()
+    );
 }
 
 #[test]
@@ -118,7 +126,10 @@ fn root_segment_is_the_entry_and_a_downstream_segment_keeps_its_own_service() {
     assert_eq!(summary.entry_point, Some(service("orders-api")));
     assert!(!summary.has_fault, "the downstream fault is not the entry's");
     assert_eq!(summary.service_ids, [inventory.clone(), service("orders-api")]);
-    assert_eq!(summary.users, [UserSummary { name: "alice".into(), service_ids: vec![inventory.clone(), service("orders-api")] }]);
+    assert_eq!(
+        summary.users,
+        [UserSummary { name: "alice".into(), service_ids: vec![inventory.clone(), service("orders-api")] }]
+    );
     let tier = summary.annotations.iter().find(|annotation| annotation.key == "customer_tier").unwrap();
     assert_eq!(tier.values[0].service_ids, [inventory.clone(), service("orders-api")]);
     let warehouse = summary.annotations.iter().find(|annotation| annotation.key == "warehouse").unwrap();
@@ -163,7 +174,10 @@ fn streamed_subsegments_count_for_the_segment_they_belong_to() {
     assert_eq!(summary.service_ids, [service("batch-worker")]);
     assert_eq!(summary.revision, 13);
     assert_eq!(summary.response_time, Some(1795416228.7971342 - 1795416228.7861824));
-    assert_eq!(summary.annotations[0], annotation("batch_size", AnnotationValue::Number(8.0), &[service("batch-worker")]));
+    assert_eq!(
+        summary.annotations[0],
+        annotation("batch_size", AnnotationValue::Number(8.0), &[service("batch-worker")])
+    );
     let items = &summary.annotations[1];
     assert_eq!(items.key, "item_index");
     // Values in first-seen order of the trace sorted by start: batch-loop
@@ -192,7 +206,8 @@ fn is_partial_when_a_document_or_an_embedded_subsegment_is_in_progress() {
     assert_eq!((summary.response_time, summary.duration), (None, None));
 
     let mut documents = fixture("powertools_lambda", &["0007", "0009"]);
-    let mut open_method = fixture_json(concat!(env!("CARGO_MANIFEST_DIR"), "/../baton-model/tests/data/udp/powertools_lambda/0008.txt"));
+    let mut open_method =
+        fixture_json(concat!(env!("CARGO_MANIFEST_DIR"), "/../baton-model/tests/data/udp/powertools_lambda/0008.txt"));
     open_method["in_progress"] = json!(true);
     open_method.as_object_mut().unwrap().remove("end_time");
     documents.push(parse(open_method));
