@@ -78,8 +78,9 @@ pub struct Facts {
     pub fault: bool,
     /// `throttle` of the document itself (a 429).
     pub throttle: bool,
-    /// Whether the document or one of its embedded subsegments is in progress.
-    pub any_in_progress: bool,
+    /// Ids of the embedded subsegments (at any depth) still in progress; a
+    /// complete copy sent on its own later finishes them.
+    pub in_progress_subsegments: Vec<SegmentId>,
     /// The document's own `http` block.
     pub http: Option<HttpFacts>,
     /// Annotations of the document and of its embedded subsegments.
@@ -486,7 +487,7 @@ impl RawEntity<'_> {
             error: self.error.unwrap_or(false),
             fault: self.fault.unwrap_or(false),
             throttle: self.throttle.unwrap_or(false),
-            any_in_progress: in_progress,
+            in_progress_subsegments: Vec::new(),
             http: self.http.map(|ObjectOnly(http)| HttpFacts {
                 method: http.request.as_ref().and_then(|r| r.0.method.as_deref().map(str::to_owned)),
                 url: http.request.as_ref().and_then(|r| r.0.url.as_deref().map(str::to_owned)),
@@ -633,7 +634,9 @@ fn collect_subsegments(
         }
         parse_segment_id(&format!("{path}parent_id"), subsegment.parent_id.as_deref())?;
         let (_, _, in_progress) = check_entity(&path, &subsegment, MAX_SUBSEGMENT_NAME)?;
-        facts.any_in_progress |= in_progress;
+        if in_progress {
+            facts.in_progress_subsegments.push(id);
+        }
         facts.subsegment_ids.push(id);
         collect_annotations(&path, subsegment.annotations, &mut facts.annotations)?;
         if let Some(children) = subsegment.subsegments {

@@ -26,7 +26,8 @@ pub struct TraceSummary {
     pub has_error: bool,
     /// The entry document has `throttle` (a 429).
     pub has_throttle: bool,
-    /// Some document, or embedded subsegment, is still in progress.
+    /// Some document, or embedded subsegment with no complete copy sent on
+    /// its own, is still in progress.
     pub is_partial: bool,
     /// The entry document's `http` block.
     pub http: Option<HttpFacts>,
@@ -174,7 +175,10 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
         has_fault: entry.is_some_and(|info| info.facts.fault),
         has_error: entry.is_some_and(|info| info.facts.error),
         has_throttle: entry.is_some_and(|info| info.facts.throttle),
-        is_partial: sorted.iter().any(|info| info.facts.any_in_progress),
+        is_partial: sorted.iter().any(|info| {
+            info.in_progress
+                || info.facts.in_progress_subsegments.iter().any(|id| by_id.get(id).is_none_or(|copy| copy.in_progress))
+        }),
         http: entry.and_then(|info| info.facts.http.clone()),
         annotations: annotations
             .into_iter()

@@ -148,7 +148,8 @@ fn full_segment_reads_http_user_flags_and_annotations_of_embedded_subsegments() 
     );
     assert_eq!(facts.user.as_deref(), Some("alice"));
     // The flags are the segment's own: its subsegments have fault, error and throttle.
-    assert_eq!((facts.fault, facts.error, facts.throttle, facts.any_in_progress), (false, false, false, false));
+    assert_eq!((facts.fault, facts.error, facts.throttle), (false, false, false));
+    assert!(facts.in_progress_subsegments.is_empty());
     assert_eq!(
         facts.annotations,
         [
@@ -261,9 +262,9 @@ fn aws_origin_and_resource_facts_are_read() {
 }
 
 #[test]
-fn in_progress_anywhere_sets_any_in_progress() {
+fn embedded_subsegments_in_progress_are_listed() {
     let open = accept(segment(json!({"in_progress": true, "end_time": "<absent>"}))).info;
-    assert!(open.in_progress && open.facts.any_in_progress);
+    assert!(open.in_progress && open.facts.in_progress_subsegments.is_empty());
     assert_eq!(open.end_time, None);
 
     let nested_open = json!([subsegment(
@@ -273,11 +274,12 @@ fn in_progress_anywhere_sets_any_in_progress() {
         })
     )]);
     let info = accept(segment(json!({"in_progress": false, "subsegments": nested_open}))).info;
-    assert!(!info.in_progress && info.facts.any_in_progress);
+    assert!(!info.in_progress);
+    assert_eq!(info.facts.in_progress_subsegments, [id("0000000000000002")]);
     assert_eq!(info.facts.subsegment_ids, [id("0000000000000001"), id("0000000000000002")]);
 
     let closed = accept(segment(json!({"subsegments": [subsegment("0000000000000001", json!({}))]}))).info;
-    assert!(!closed.facts.any_in_progress);
+    assert!(closed.facts.in_progress_subsegments.is_empty());
 }
 
 #[test]

@@ -194,9 +194,15 @@ fn is_partial_when_a_document_or_an_embedded_subsegment_is_in_progress() {
     let load_schema = &mut nested_open["subsegments"][0]["subsegments"][0];
     load_schema["in_progress"] = json!(true);
     load_schema.as_object_mut().unwrap().remove("end_time");
-    let summary = check(&[parse(nested_open)]);
+    let summary = check(&[parse(nested_open.clone())]);
     assert!(summary.is_partial);
     assert_eq!(summary.response_time, Some(1795416221.605625 - 1795416221.584088));
+
+    // The complete copy of that subsegment, sent on its own, finishes it.
+    let mut load_schema_done = fixture_json(path)["subsegments"][0]["subsegments"][0].clone();
+    load_schema_done["type"] = json!("subsegment");
+    let summary = check(&[parse(nested_open), parse(load_schema_done)]);
+    assert!(!summary.is_partial);
 
     let mut open = fixture_json(path);
     open["in_progress"] = json!(true);
@@ -253,7 +259,6 @@ fn generated_trace() -> impl Strategy<Value = Vec<SegmentInfo>> {
                     in_progress: value == 0,
                     facts: Facts {
                         fault,
-                        any_in_progress: value == 0,
                         annotations: vec![("k".into(), AnnotationValue::Number(f64::from(value)))],
                         user: (value == 1).then(|| format!("u{}", id % 2)),
                         subsegment_ids: if has_parent { vec![SegmentId::from_u64(0x100 + id)] } else { Vec::new() },
