@@ -229,31 +229,24 @@ async fn batch_get_traces_inner(state: &AppState, body: &[u8]) -> Result<xray::B
     }
     let store = Arc::clone(&state.store);
     let wanted = ids.clone();
-    let stored = blocking(move || store.traces(&wanted)).await?;
-    let traces = tokio::task::spawn_blocking(move || {
-        stored
-            .into_iter()
-            .map(|trace| {
-                let assembled = assemble(trace.id, trace.documents.iter().map(String::as_str));
-                xray::Trace {
-                    id: trace.id.to_string(),
-                    duration: assembled.duration,
-                    limit_exceeded: trace.limit_exceeded,
-                    segments: assembled
-                        .segments
-                        .into_iter()
-                        .map(|segment| xray::Segment { id: segment.id, document: segment.document })
-                        .collect(),
-                }
-            })
-            .collect::<Vec<_>>()
+    // Reading and assembling are both blocking work: one trip to the pool.
+    let traces = blocking(move || {
+        let assembled = store.traces(&wanted)?.into_iter().map(|trace| {
+            let assembled = assemble(trace.id, trace.documents.iter().map(String::as_str));
+            xray::Trace {
+                id: trace.id.to_string(),
+                duration: assembled.duration,
+                limit_exceeded: trace.limit_exceeded,
+                segments: assembled
+                    .segments
+                    .into_iter()
+                    .map(|segment| xray::Segment { id: segment.id, document: segment.document })
+                    .collect(),
+            }
+        });
+        Ok(assembled.collect::<Vec<_>>())
     })
-    .await
-    .map_err(|error| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        code: "InternalFailure",
-        message: error.to_string(),
-    })?;
+    .await?;
     for id in &ids {
         let text = id.to_string();
         if !traces.iter().any(|trace| trace.id == text) && !unprocessed.contains(&text) {

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use baton_model::Document;
-use baton_store::{Error as StoreError, Writer};
+use baton_store::Writer;
 use serde::Deserialize;
 
 use crate::metrics::{
@@ -135,7 +135,7 @@ fn hand_over(writer: &Writer, metrics: &Metrics, group: &mut Vec<Document>) {
     let count = documents.len();
     match writer.try_submit(documents) {
         Ok(()) => DocumentsAccepted { protocol: Protocol::Udp, count }.emit(metrics),
-        Err(StoreError::Full | StoreError::Stopped) | Err(_) => {
+        Err(_) => {
             DocumentsDroppedError { protocol: Protocol::Udp, count }.emit(metrics);
         }
     }

@@ -330,14 +330,8 @@ fn log_path(dir: &Path, day: i64) -> PathBuf {
     dir.join(format!("{}.log", table("docs", day)))
 }
 
-/// Reads the documents of `trace` from the partition of `day`.
-fn load_documents(
-    connection: &Connection,
-    dir: &Path,
-    day: i64,
-    trace: TraceId,
-    limit: usize,
-) -> Result<Vec<String>, Error> {
+/// Where the documents of `trace` are in the log of `day`: `(offset, length)`.
+fn document_places(connection: &Connection, day: i64, trace: TraceId, limit: usize) -> Result<Vec<(i64, i64)>, Error> {
     let mut statement = connection.prepare_cached(&format!(
         "SELECT offset, length FROM {} WHERE trace = ?1 ORDER BY id LIMIT ?2",
         table("seg", day)
@@ -347,6 +341,11 @@ fn load_documents(
             Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(places)
+}
+
+/// Reads the documents at `places` from the log of `day`.
+fn read_documents(dir: &Path, day: i64, trace: TraceId, places: Vec<(i64, i64)>) -> Result<Vec<String>, Error> {
     if places.is_empty() {
         return Ok(Vec::new());
     }
@@ -458,16 +457,15 @@ impl Store for SqliteStore {
                     }
                     cache.insert(trace, day, loaded.map(|(_, infos)| infos).unwrap_or_default());
                 }
-                let entry = cache.get_mut(trace).expect("cached above");
-                if entry.merge(&document.info) {
-                    let log = match logs.entry(entry.day) {
+                if let Some(day) = cache.merge(trace, &document.info) {
+                    let log = match logs.entry(day) {
                         std::collections::hash_map::Entry::Occupied(open) => open.into_mut(),
                         std::collections::hash_map::Entry::Vacant(slot) => {
-                            slot.insert(DocumentLog::open(&log_path(&self.dir, entry.day))?)
+                            slot.insert(DocumentLog::open(&log_path(&self.dir, day))?)
                         }
                     };
                     let (offset, length) = log.append(&document.json);
-                    let sql = statements.entry(entry.day).or_insert_with(|| PartitionStatements::new(entry.day));
+                    let sql = statements.entry(day).or_insert_with(|| PartitionStatements::new(day));
                     let mut statement = transaction.prepare_cached(&sql.upsert_document)?;
                     statement.execute(params![
                         &trace_key(trace)[..],
@@ -542,12 +540,13 @@ impl Store for SqliteStore {
             for id in ids.iter().filter(|id| seen.insert(**id)) {
                 let stray = stray_day(connection, *id, &partitions)?;
                 for day in candidate_days(*id, &partitions, stray) {
-                    let mut documents = load_documents(connection, &self.dir, day, *id, MAX_TRACE_DOCUMENTS + 1)?;
+                    let mut places = document_places(connection, day, *id, MAX_TRACE_DOCUMENTS + 1)?;
+                    let limit_exceeded = places.len() > MAX_TRACE_DOCUMENTS;
+                    places.truncate(MAX_TRACE_DOCUMENTS);
+                    let documents = read_documents(&self.dir, day, *id, places)?;
                     if documents.is_empty() {
                         continue;
                     }
-                    let limit_exceeded = documents.len() > MAX_TRACE_DOCUMENTS;
-                    documents.truncate(MAX_TRACE_DOCUMENTS);
                     traces.push(StoredTrace { id: *id, documents, limit_exceeded });
                     break;
                 }
@@ -675,14 +674,11 @@ fn find_trace(
 ) -> Result<Option<(i64, Vec<SegmentInfo>)>, Error> {
     let stray = stray_day(connection, trace, partitions)?;
     for day in candidate_days(trace, partitions, stray) {
-        let exists: Option<i64> = connection
-            .prepare_cached(&format!("SELECT 1 FROM {} WHERE trace = ?1 LIMIT 1", table("seg", day)))?
-            .query_row(params![&trace_key(trace)[..]], |row| row.get(0))
-            .optional()?;
-        if exists.is_none() {
+        let places = document_places(connection, day, trace, usize::MAX >> 1)?;
+        if places.is_empty() {
             continue;
         }
-        let infos = load_documents(connection, dir, day, trace, usize::MAX >> 1)?
+        let infos = read_documents(dir, day, trace, places)?
             .iter()
             .filter_map(|text| match Document::parse(text.as_bytes()) {
                 Ok(document) => Some(document.info),
@@ -724,13 +720,15 @@ impl CachedTrace {
 
 struct TraceCache {
     traces: HashMap<TraceId, CachedTrace>,
+    /// The documents held, over all traces.
+    documents: usize,
     clock: u64,
     max_documents: usize,
 }
 
 impl TraceCache {
     fn new(max_documents: usize) -> Self {
-        TraceCache { traces: HashMap::new(), clock: 0, max_documents }
+        TraceCache { traces: HashMap::new(), documents: 0, clock: 0, max_documents }
     }
 
     fn contains(&self, trace: TraceId) -> bool {
@@ -739,7 +737,21 @@ impl TraceCache {
 
     fn insert(&mut self, trace: TraceId, day: i64, documents: Vec<SegmentInfo>) {
         self.clock += 1;
-        self.traces.insert(trace, CachedTrace { day, documents, touched: self.clock });
+        self.documents += documents.len();
+        if let Some(replaced) = self.traces.insert(trace, CachedTrace { day, documents, touched: self.clock }) {
+            self.documents -= replaced.documents.len();
+        }
+    }
+
+    /// Applies the replacement rule to a cached trace; returns the trace's
+    /// day if the document is to be stored.
+    fn merge(&mut self, trace: TraceId, info: &SegmentInfo) -> Option<i64> {
+        let entry = self.get_mut(trace)?;
+        let before = entry.documents.len();
+        let stored = entry.merge(info);
+        let (after, day) = (entry.documents.len(), entry.day);
+        self.documents += after - before;
+        stored.then_some(day)
     }
 
     fn get_mut(&mut self, trace: TraceId) -> Option<&mut CachedTrace> {
@@ -751,18 +763,24 @@ impl TraceCache {
     }
 
     fn remove(&mut self, trace: TraceId) {
-        self.traces.remove(&trace);
+        if let Some(removed) = self.traces.remove(&trace) {
+            self.documents -= removed.documents.len();
+        }
     }
 
     fn forget_days(&mut self, days: &[i64]) {
         self.traces.retain(|_, entry| !days.contains(&entry.day));
+        self.recount();
+    }
+
+    fn recount(&mut self) {
+        self.documents = self.traces.values().map(|entry| entry.documents.len()).sum();
     }
 
     /// Evicts the least recently touched half once the cache holds more
     /// documents than allowed.
     fn make_room(&mut self) {
-        let documents: usize = self.traces.values().map(|entry| entry.documents.len()).sum();
-        if documents <= self.max_documents {
+        if self.documents <= self.max_documents {
             return;
         }
         let mut ages: Vec<u64> = self.traces.values().map(|entry| entry.touched).collect();
@@ -770,6 +788,7 @@ impl TraceCache {
         let (_, median, _) = ages.select_nth_unstable(middle);
         let median = *median;
         self.traces.retain(|_, entry| entry.touched > median);
+        self.recount();
     }
 }
 
