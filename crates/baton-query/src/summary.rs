@@ -54,8 +54,6 @@ pub struct TraceSummary {
 pub struct ServiceId {
     /// The segment name.
     pub name: String,
-    /// Every name the service goes by (one, for a segment).
-    pub names: Vec<String>,
     /// `aws.account_id`.
     pub account_id: Option<String>,
     /// The segment's `origin`.
@@ -75,6 +73,7 @@ pub struct AnnotationSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnnotationValueSummary {
     /// The value.
+    #[serde(with = "tagged_value")]
     pub value: AnnotationValue,
     /// The services whose documents carry it.
     pub service_ids: Vec<ServiceId>,
@@ -209,9 +208,39 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
 fn service_of(info: &SegmentInfo) -> ServiceId {
     ServiceId {
         name: info.name.clone(),
-        names: vec![info.name.clone()],
         account_id: info.facts.account_id.clone(),
         kind: info.facts.origin.clone(),
+    }
+}
+
+/// Annotation values tagged with their type, for formats that do not
+/// describe themselves (the store's binary encoding).
+mod tagged_value {
+    use baton_model::AnnotationValue;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    enum Tagged {
+        String(String),
+        Number(f64),
+        Bool(bool),
+    }
+
+    pub(super) fn serialize<S: Serializer>(value: &AnnotationValue, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            AnnotationValue::String(text) => Tagged::String(text.clone()),
+            AnnotationValue::Number(number) => Tagged::Number(*number),
+            AnnotationValue::Bool(flag) => Tagged::Bool(*flag),
+        }
+        .serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AnnotationValue, D::Error> {
+        Ok(match Tagged::deserialize(deserializer)? {
+            Tagged::String(text) => AnnotationValue::String(text),
+            Tagged::Number(number) => AnnotationValue::Number(number),
+            Tagged::Bool(flag) => AnnotationValue::Bool(flag),
+        })
     }
 }
 

@@ -224,7 +224,7 @@ struct AvailabilityZoneDetail {
 fn service_id(service: &ServiceId) -> WireServiceId {
     WireServiceId {
         name: service.name.clone(),
-        names: service.names.clone(),
+        names: vec![service.name.clone()],
         account_id: service.account_id.clone(),
         kind: service.kind.clone(),
     }

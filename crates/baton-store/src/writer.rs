@@ -29,6 +29,9 @@ pub struct WriterConfig {
     /// The most bytes of parsed documents waiting in the queue (about twice
     /// their text); beyond, submissions are refused.
     pub max_queued_bytes: u64,
+    /// How long a batch nobody awaits (UDP) waits for more documents
+    /// before it is written: fewer, larger commits rewrite fewer pages.
+    pub linger: Duration,
     /// How long data is kept; `None` keeps it forever.
     pub retention: Option<Duration>,
     /// How often retention runs.
@@ -40,6 +43,7 @@ impl Default for WriterConfig {
         WriterConfig {
             max_batch_documents: 4096,
             max_queued_bytes: 32 << 20,
+            linger: Duration::from_millis(10),
             retention: Some(Duration::from_secs(30 * 86_400)),
             retention_interval: Duration::from_secs(600),
         }
@@ -229,20 +233,28 @@ fn run(store: Arc<dyn Store>, receiver: mpsc::Receiver<Message>, shared: Arc<Sha
             },
         };
         let mut count = first.documents.len();
+        let linger_until = Instant::now() + config.linger;
+        let mut awaited = first.ack.is_some();
         let mut submits = vec![first];
-        // Group commit: take whatever else is already waiting, up to the cap.
+        // Group commit: take whatever else is already waiting, up to the cap;
+        // while nobody awaits the batch, wait a little for more.
         while count < config.max_batch_documents {
-            match receiver.try_recv() {
+            let next = match linger_until.checked_duration_since(Instant::now()) {
+                Some(left) if !awaited && !stopping => receiver.recv_timeout(left).map_err(|_| ()),
+                _ => receiver.try_recv().map_err(|_| ()),
+            };
+            match next {
                 Ok(Message::Documents(submit)) if count + submit.documents.len() > config.max_batch_documents => {
                     carried = Some(submit);
                     break;
                 }
                 Ok(Message::Documents(submit)) => {
                     count += submit.documents.len();
+                    awaited |= submit.ack.is_some();
                     submits.push(submit);
                 }
                 Ok(Message::Stop) => stopping = true,
-                Err(_) => break,
+                Err(()) => break,
             }
         }
         write_batch(&*store, submits, &shared.stats);

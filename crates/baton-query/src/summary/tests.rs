@@ -20,7 +20,7 @@ fn parse(document: Value) -> SegmentInfo {
 }
 
 fn service(name: &str) -> ServiceId {
-    ServiceId { name: name.to_owned(), names: vec![name.to_owned()], account_id: None, kind: None }
+    ServiceId { name: name.to_owned(), account_id: None, kind: None }
 }
 
 /// One annotation key with one value and the services that set it.
@@ -119,7 +119,6 @@ fn root_segment_is_the_entry_and_a_downstream_segment_keeps_its_own_service() {
     let summary = check(&documents);
     let inventory = ServiceId {
         name: "inventory-svc".into(),
-        names: vec!["inventory-svc".into()],
         account_id: Some("123456789012".into()),
         kind: Some("AWS::EC2::Instance".into()),
     };
