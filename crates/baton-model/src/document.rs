@@ -97,6 +97,42 @@ pub struct Facts {
     pub availability_zone: Option<String>,
     /// Ids of the embedded subsegments, at any depth.
     pub subsegment_ids: Vec<SegmentId>,
+    /// Calls to other services: the document itself, if it is a subsegment
+    /// in the `aws` or `remote` namespace, and such embedded subsegments.
+    pub calls: Vec<Call>,
+}
+
+/// A call to another service, recorded by a subsegment in the `aws` (an AWS
+/// SDK call) or `remote` (an HTTP call or database query) namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// The subsegment's id: a segment whose parent it is answered the call.
+    pub id: SegmentId,
+    /// The subsegment name: the AWS service (`DynamoDB`) or the remote host.
+    pub name: String,
+    /// `aws` or `remote`.
+    pub namespace: CallNamespace,
+    /// Epoch seconds.
+    pub start_time: f64,
+    /// Epoch seconds; `None` while in progress.
+    pub end_time: Option<f64>,
+    /// The call failed with a 4xx.
+    pub error: bool,
+    /// The call failed with a 5xx.
+    pub fault: bool,
+    /// The call was throttled (429).
+    pub throttle: bool,
+    /// The subsegment's `http` block.
+    pub http: Option<HttpFacts>,
+}
+
+/// Which kind of service a [`Call`] went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallNamespace {
+    /// An AWS service, called through an AWS SDK.
+    Aws,
+    /// Any other service: an HTTP API, a database.
+    Remote,
 }
 
 /// The fields of an `http` block that summaries and search use.
@@ -264,9 +300,9 @@ struct RawEntity<'a> {
     origin: Option<Cow<'a, str>>,
     #[serde(borrow)]
     user: Option<Cow<'a, str>>,
-    // The next four are read only so that a wrong JSON type is rejected.
-    #[serde(borrow, rename = "namespace")]
-    _namespace: Option<Cow<'a, str>>,
+    // Metadata, sql and cause are read only so that a wrong JSON type is rejected.
+    #[serde(borrow)]
+    namespace: Option<Cow<'a, str>>,
     #[serde(borrow)]
     resource_arn: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -482,19 +518,14 @@ impl RawEntity<'_> {
         let max_name = if kind == DocumentKind::Segment { MAX_SEGMENT_NAME } else { MAX_SUBSEGMENT_NAME };
         let (start_time, end_time, in_progress) = check_entity("", &self, max_name)?;
 
+        let own_call = if kind == DocumentKind::Subsegment { call_of(id, &self, start_time, end_time) } else { None };
         let mut facts = Facts {
             origin: self.origin.map(Cow::into_owned),
             error: self.error.unwrap_or(false),
             fault: self.fault.unwrap_or(false),
             throttle: self.throttle.unwrap_or(false),
             in_progress_subsegments: Vec::new(),
-            http: self.http.map(|ObjectOnly(http)| HttpFacts {
-                method: http.request.as_ref().and_then(|r| r.0.method.as_deref().map(str::to_owned)),
-                url: http.request.as_ref().and_then(|r| r.0.url.as_deref().map(str::to_owned)),
-                user_agent: http.request.as_ref().and_then(|r| r.0.user_agent.as_deref().map(str::to_owned)),
-                client_ip: http.request.as_ref().and_then(|r| r.0.client_ip.as_deref().map(str::to_owned)),
-                status: http.response.and_then(|response| response.0.status),
-            }),
+            http: self.http.as_ref().map(http_facts),
             annotations: Vec::new(),
             user: self.user.map(Cow::into_owned),
             resource_arn: self.resource_arn.map(Cow::into_owned),
@@ -502,7 +533,9 @@ impl RawEntity<'_> {
             instance_id: None,
             availability_zone: None,
             subsegment_ids: Vec::new(),
+            calls: own_call.into_iter().collect(),
         };
+
         if let Some(ObjectOnly(aws)) = self.aws {
             facts.account_id = aws.account_id.map(Cow::into_owned);
             if let Some(ObjectOnly(ec2)) = aws.ec2 {
@@ -526,6 +559,38 @@ impl RawEntity<'_> {
             facts,
         })
     }
+}
+
+fn http_facts(ObjectOnly(http): &ObjectOnly<RawHttp<'_>>) -> HttpFacts {
+    let request = http.request.as_ref().map(|ObjectOnly(request)| request);
+    let owned = |field: Option<&Cow<'_, str>>| field.map(|text| text.to_string());
+    HttpFacts {
+        method: owned(request.and_then(|request| request.method.as_ref())),
+        url: owned(request.and_then(|request| request.url.as_ref())),
+        user_agent: owned(request.and_then(|request| request.user_agent.as_ref())),
+        client_ip: owned(request.and_then(|request| request.client_ip.as_ref())),
+        status: http.response.as_ref().and_then(|ObjectOnly(response)| response.status),
+    }
+}
+
+/// The call a subsegment records, if it is in the `aws` or `remote` namespace.
+fn call_of(id: SegmentId, entity: &RawEntity<'_>, start_time: f64, end_time: Option<f64>) -> Option<Call> {
+    let namespace = match entity.namespace.as_deref()? {
+        "aws" => CallNamespace::Aws,
+        "remote" => CallNamespace::Remote,
+        _ => return None,
+    };
+    Some(Call {
+        id,
+        name: entity.name.as_deref().unwrap_or_default().to_owned(),
+        namespace,
+        start_time,
+        end_time,
+        error: entity.error.unwrap_or(false),
+        fault: entity.fault.unwrap_or(false),
+        throttle: entity.throttle.unwrap_or(false),
+        http: entity.http.as_ref().map(http_facts),
+    })
 }
 
 fn parse_segment_id(field: &str, text: Option<&str>) -> Result<Option<SegmentId>, ValidationError> {
@@ -633,11 +698,12 @@ fn collect_subsegments(
                 .map_err(|error| invalid(ValidationErrorKind::InvalidTraceId, format!("{path}trace_id: {error}")))?;
         }
         parse_segment_id(&format!("{path}parent_id"), subsegment.parent_id.as_deref())?;
-        let (_, _, in_progress) = check_entity(&path, &subsegment, MAX_SUBSEGMENT_NAME)?;
+        let (start, end, in_progress) = check_entity(&path, &subsegment, MAX_SUBSEGMENT_NAME)?;
         if in_progress {
             facts.in_progress_subsegments.push(id);
         }
         facts.subsegment_ids.push(id);
+        facts.calls.extend(call_of(id, &subsegment, start, end));
         collect_annotations(&path, subsegment.annotations, &mut facts.annotations)?;
         if let Some(children) = subsegment.subsegments {
             collect_subsegments(&path, children, facts)?;

@@ -1,9 +1,9 @@
 //! The trace summary: X-Ray's `TraceSummary`, computed from the documents of
 //! one trace.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use baton_model::{AnnotationValue, DocumentKind, HttpFacts, SegmentId, SegmentInfo, TraceId};
+use baton_model::{AnnotationValue, Call, CallNamespace, DocumentKind, HttpFacts, SegmentId, SegmentInfo, TraceId};
 use serde::{Deserialize, Serialize};
 
 /// How far a subsegment's parent chain is followed to find its service.
@@ -35,8 +35,11 @@ pub struct TraceSummary {
     pub annotations: Vec<AnnotationSummary>,
     /// Users, with the services that recorded them.
     pub users: Vec<UserSummary>,
-    /// Every service (segment) in the trace.
+    /// Every service in the trace: those that sent segments, and those
+    /// only called (inferred from `aws` and `remote` subsegments).
     pub service_ids: Vec<ServiceId>,
+    /// Each segment, and each call to an inferred service, in start order.
+    pub visits: Vec<Visit>,
     /// `resource_arn` of every document.
     pub resource_arns: Vec<String>,
     /// `aws.ec2.instance_id` of every document.
@@ -58,6 +61,34 @@ pub struct ServiceId {
     pub account_id: Option<String>,
     /// The segment's `origin`.
     pub kind: Option<String>,
+}
+
+/// One appearance of a service in a trace, as `service()` and `edge()`
+/// filters see it: a segment, or a call to a service that sent none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Visit {
+    /// The service visited: an index into [`TraceSummary::service_ids`].
+    pub service: u32,
+    /// The service that called it, when the trace holds the call: an index
+    /// into [`TraceSummary::service_ids`].
+    pub caller: Option<u32>,
+    /// The visited service sent no segment; the caller's subsegment is all
+    /// that is known of it.
+    pub inferred: bool,
+    /// The visit is the trace's entry document.
+    pub root: bool,
+    /// A 4xx.
+    pub error: bool,
+    /// A 5xx.
+    pub fault: bool,
+    /// A 429.
+    pub throttle: bool,
+    /// Still in progress.
+    pub partial: bool,
+    /// Start to end, seconds.
+    pub response_time: Option<f64>,
+    /// The `http` block.
+    pub http: Option<HttpFacts>,
 }
 
 /// One annotation key and its values in a trace.
@@ -138,7 +169,35 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
     let start_time = sorted.first().map_or(0.0, |info| info.start_time);
     let last_end = sorted.iter().filter_map(|info| info.end_time).reduce(f64::max);
 
+    // Calls, each once: a complete copy sent on its own replaces an
+    // embedded in-progress one.
+    let mut calls: Vec<(&Call, &SegmentInfo)> = Vec::new();
+    let mut call_index: HashMap<SegmentId, usize> = HashMap::new();
+    for info in &sorted {
+        for call in &info.facts.calls {
+            match call_index.get(&call.id) {
+                Some(&index) if calls[index].0.end_time.is_none() && call.end_time.is_some() => {
+                    calls[index] = (call, info);
+                }
+                Some(_) => {}
+                None => {
+                    call_index.insert(call.id, calls.len());
+                    calls.push((call, info));
+                }
+            }
+        }
+    }
+    let answered: HashSet<SegmentId> = sorted
+        .iter()
+        .filter(|info| info.kind == DocumentKind::Segment)
+        .filter_map(|info| info.parent_id)
+        .filter(|parent| call_index.contains_key(parent))
+        .collect();
+    let inferred: Vec<(&Call, &SegmentInfo)> =
+        calls.into_iter().filter(|(call, _)| !answered.contains(&call.id)).collect();
+
     let mut services = BTreeSet::new();
+    services.extend(inferred.iter().map(|(call, _)| inferred_service(call)));
     let mut annotations: BTreeMap<&str, Vec<(&AnnotationValue, BTreeSet<ServiceId>)>> = BTreeMap::new();
     let mut users: BTreeMap<&str, BTreeSet<ServiceId>> = BTreeMap::new();
     let (mut resource_arns, mut instance_ids, mut zones) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
@@ -165,6 +224,46 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
         instance_ids.extend(info.facts.instance_id.clone());
         zones.extend(info.facts.availability_zone.clone());
     }
+
+    let service_ids: Vec<ServiceId> = services.into_iter().collect();
+    let index_of = |service: &ServiceId| {
+        service_ids.binary_search(service).ok().map(|index| u32::try_from(index).unwrap_or(u32::MAX))
+    };
+    let service_of_document =
+        |info: &SegmentInfo| owning_segment(info).and_then(|id| by_id.get(&id)).map(|owner| service_of(owner));
+    // The service whose (sub)segment has this id: who made a call.
+    let caller_of = |parent: SegmentId| {
+        let holder = embedded_owner.get(&parent).copied().unwrap_or(parent);
+        by_id.get(&holder).and_then(|info| service_of_document(info)).and_then(|service| index_of(&service))
+    };
+    let mut visits: Vec<Visit> = sorted
+        .iter()
+        .filter(|info| info.kind == DocumentKind::Segment)
+        .map(|info| Visit {
+            service: index_of(&service_of(info)).unwrap_or(u32::MAX),
+            caller: info.parent_id.and_then(caller_of),
+            inferred: false,
+            root: entry.is_some_and(|entry| entry.id == info.id),
+            error: info.facts.error,
+            fault: info.facts.fault,
+            throttle: info.facts.throttle,
+            partial: info.in_progress,
+            response_time: info.end_time.map(|end| (end - info.start_time).max(0.0)),
+            http: info.facts.http.clone(),
+        })
+        .collect();
+    visits.extend(inferred.iter().map(|(call, info)| Visit {
+        service: index_of(&inferred_service(call)).unwrap_or(u32::MAX),
+        caller: service_of_document(info).and_then(|service| index_of(&service)),
+        inferred: true,
+        root: false,
+        error: call.error,
+        fault: call.fault,
+        throttle: call.throttle,
+        partial: call.end_time.is_none(),
+        response_time: call.end_time.map(|end| (end - call.start_time).max(0.0)),
+        http: call.http.clone(),
+    }));
 
     TraceSummary {
         id: entry.map_or(TraceId::from_bytes([0; 16]), |info| info.trace_id),
@@ -196,7 +295,8 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
             .into_iter()
             .map(|(name, services)| UserSummary { name: name.to_owned(), service_ids: services.into_iter().collect() })
             .collect(),
-        service_ids: services.into_iter().collect(),
+        service_ids,
+        visits,
         resource_arns: resource_arns.into_iter().collect(),
         instance_ids: instance_ids.into_iter().collect(),
         availability_zones: zones.into_iter().collect(),
@@ -205,12 +305,23 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
     }
 }
 
+/// The service a call went to when it sent no segment: X-Ray's inferred
+/// node, typed `AWS::<service>` (with the resource kind X-Ray gives the best
+/// known ones) or `remote`.
+fn inferred_service(call: &Call) -> ServiceId {
+    let kind = match (call.namespace, call.name.as_str()) {
+        (CallNamespace::Remote, _) => "remote".to_owned(),
+        (CallNamespace::Aws, "DynamoDB") => "AWS::DynamoDB::Table".to_owned(),
+        (CallNamespace::Aws, "S3") => "AWS::S3::Bucket".to_owned(),
+        (CallNamespace::Aws, "SQS") => "AWS::SQS::Queue".to_owned(),
+        (CallNamespace::Aws, "SNS") => "AWS::SNS::Topic".to_owned(),
+        (CallNamespace::Aws, name) => format!("AWS::{name}"),
+    };
+    ServiceId { name: call.name.clone(), account_id: None, kind: Some(kind) }
+}
+
 fn service_of(info: &SegmentInfo) -> ServiceId {
-    ServiceId {
-        name: info.name.clone(),
-        account_id: info.facts.account_id.clone(),
-        kind: info.facts.origin.clone(),
-    }
+    ServiceId { name: info.name.clone(), account_id: info.facts.account_id.clone(), kind: info.facts.origin.clone() }
 }
 
 /// Annotation values tagged with their type, for formats that do not

@@ -177,6 +177,46 @@ fn full_segment_reads_http_user_flags_and_annotations_of_embedded_subsegments() 
     .collect();
     assert_eq!(facts.subsegment_ids, expected);
     assert_eq!((facts.origin, facts.resource_arn, facts.account_id), (None, None, None));
+    // The four patched `requests` calls, in the remote namespace; local work is no call.
+    let calls: Vec<(&str, Option<u16>, bool, bool, bool)> = facts
+        .calls
+        .iter()
+        .map(|call| {
+            assert_eq!((call.name.as_str(), call.namespace), ("127.0.0.1", CallNamespace::Remote));
+            (
+                call.http.as_ref().and_then(|http| http.method.as_deref()),
+                call.http.as_ref().and_then(|http| http.status),
+                call.error,
+                call.fault,
+                call.throttle,
+            )
+        })
+        .map(|(method, status, error, fault, throttle)| (method.unwrap_or("-"), status, error, fault, throttle))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("get", Some(200), false, false, false),
+            ("post", Some(404), true, false, false),
+            ("get", Some(500), false, true, false),
+            ("get", Some(429), true, false, true),
+        ]
+    );
+    assert_eq!(facts.calls[0].id, id("29c5abab2979ab84"));
+}
+
+#[test]
+fn a_subsegment_sent_on_its_own_in_the_aws_namespace_is_a_call() {
+    let document = accept(
+        json!({"name":"DynamoDB","id":"0000000000000002","parent_id":"0000000000000001",
+               "trace_id":"1-6744a1b2-0123456789abcdef01234567","type":"subsegment","namespace":"aws",
+               "start_time":1.0,"end_time":1.5,"fault":true,"aws":{"operation":"GetItem","table_name":"orders"}})
+        .to_string(),
+    );
+    let call = &document.info.facts.calls[..];
+    assert_eq!(call.len(), 1);
+    assert_eq!((call[0].name.as_str(), call[0].namespace, call[0].fault), ("DynamoDB", CallNamespace::Aws, true));
+    assert_eq!((call[0].start_time, call[0].end_time), (1.0, Some(1.5)));
 }
 
 #[test]

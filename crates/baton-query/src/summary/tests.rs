@@ -19,6 +19,10 @@ fn parse(document: Value) -> SegmentInfo {
     Document::parse(document.to_string().as_bytes()).unwrap().info
 }
 
+fn remote(name: &str) -> ServiceId {
+    ServiceId { name: name.to_owned(), account_id: None, kind: Some("remote".into()) }
+}
+
 fn service(name: &str) -> ServiceId {
     ServiceId { name: name.to_owned(), account_id: None, kind: None }
 }
@@ -85,9 +89,34 @@ fn full_segment_gives_its_own_http_flags_users_and_all_annotations() {
             annotation("validator", string("v2"), &orders),
         ]
     );
-    assert_eq!(summary.service_ids, [service("orders-api")]);
+    // The four `requests` calls went to a host that sent no segment: one inferred service.
+    assert_eq!(summary.service_ids, [remote("127.0.0.1"), service("orders-api")]);
     assert_eq!(summary.entry_point, Some(service("orders-api")));
     assert_eq!(summary.revision, 1);
+    let visits: Vec<_> = summary
+        .visits
+        .iter()
+        .map(|v| {
+            (
+                v.service,
+                v.caller,
+                v.inferred,
+                v.root,
+                (v.error, v.fault, v.throttle),
+                v.http.as_ref().and_then(|h| h.status),
+            )
+        })
+        .collect();
+    assert_eq!(
+        visits,
+        [
+            (1, None, false, true, (false, false, false), Some(201)),
+            (0, Some(1), true, false, (false, false, false), Some(200)),
+            (0, Some(1), true, false, (true, false, false), Some(404)),
+            (0, Some(1), true, false, (false, true, false), Some(500)),
+            (0, Some(1), true, false, (true, false, true), Some(429)),
+        ]
+    );
     assert!(
         summary.resource_arns.is_empty() && summary.instance_ids.is_empty() && summary.availability_zones.is_empty()
     );
@@ -101,7 +130,7 @@ fn segment_continuing_an_unknown_caller_is_the_entry() {
     assert!(summary.has_fault && !summary.has_error && !summary.has_throttle);
     assert_eq!(summary.http.unwrap().status, Some(503));
     assert_eq!(summary.response_time, Some(1795416221.6063993 - 1795416221.6060286));
-    assert_eq!(summary.service_ids, [service("payments-svc")]);
+    assert_eq!(summary.service_ids, [remote("db-call"), service("payments-svc")]);
     assert!(summary.annotations.is_empty() && summary.users.is_empty());
 }
 
@@ -124,7 +153,11 @@ fn root_segment_is_the_entry_and_a_downstream_segment_keeps_its_own_service() {
     };
     assert_eq!(summary.entry_point, Some(service("orders-api")));
     assert!(!summary.has_fault, "the downstream fault is not the entry's");
-    assert_eq!(summary.service_ids, [inventory.clone(), service("orders-api")]);
+    // inventory-svc answered one call; the three others are still inferred.
+    assert_eq!(summary.service_ids, [remote("127.0.0.1"), inventory.clone(), service("orders-api")]);
+    let inventory_visit = summary.visits.iter().find(|visit| visit.service == 1).expect("a visit of inventory-svc");
+    assert_eq!((inventory_visit.caller, inventory_visit.inferred, inventory_visit.fault), (Some(2), false, true));
+    assert_eq!(summary.visits.iter().filter(|visit| visit.inferred).count(), 3);
     assert_eq!(
         summary.users,
         [UserSummary { name: "alice".into(), service_ids: vec![inventory.clone(), service("orders-api")] }]
@@ -160,7 +193,11 @@ fn lambda_trace_without_a_segment_enters_at_the_handler() {
             annotation("priority", AnnotationValue::Number(2.0), &[]),
         ]
     );
-    assert!(summary.service_ids.is_empty() && summary.users.is_empty());
+    // The function's own service is unknown without its segment; the host it called is inferred.
+    assert_eq!(summary.service_ids, [remote("127.0.0.1")]);
+    assert_eq!(summary.visits.len(), 1);
+    assert_eq!((summary.visits[0].caller, summary.visits[0].inferred), (None, true));
+    assert!(summary.users.is_empty());
     assert_eq!(summary.revision, 3);
 }
 
