@@ -25,8 +25,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use crate::{
-    Cursor, Durability, Error, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange,
-    Writer, WriterConfig,
+    Cursor, Durability, Error, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery,
+    TimeRange, Writer, WriterConfig,
 };
 
 const DAY: f64 = 86_400.0;
@@ -58,6 +58,7 @@ macro_rules! suite {
             writes_are_durable,
             readers_see_whole_batches,
             remove_before_drops_old_days_only,
+            groups_are_kept_replaced_and_removed,
             oversized_traces_are_truncated,
             traces_are_found_whatever_their_epoch,
             traces_ahead_of_the_clock_are_found,
@@ -662,6 +663,34 @@ pub(crate) fn remove_before_drops_old_days_only(harness: &mut dyn Harness) {
     assert_matches(harness.store(), &model, "reopened");
 }
 
+/// Groups are durable, listed by name, replaced by name, removed by name,
+/// and untouched by retention.
+pub(crate) fn groups_are_kept_replaced_and_removed(harness: &mut dyn Harness) {
+    let group = |name: &str, filter: Option<&str>| Group {
+        name: name.to_owned(),
+        arn: format!("arn:aws:xray:local:000000000000:group/{name}/1"),
+        filter_expression: filter.map(str::to_owned),
+        insights_enabled: name == "slow",
+        notifications_enabled: false,
+    };
+    assert_eq!(harness.store().groups().expect("groups"), []);
+    for created in [group("slow", Some("responsetime > 2")), group("all", None), group("faults", Some("fault"))] {
+        harness.store().put_group(&created).expect("put_group");
+    }
+    let replaced = group("slow", Some("responsetime > 5"));
+    harness.store().put_group(&replaced).expect("put_group replaces");
+    harness.reopen();
+    harness.store().remove_before(time::now() + 10.0 * DAY).expect("remove_before");
+    assert_eq!(
+        harness.store().groups().expect("groups"),
+        [group("all", None), group("faults", Some("fault")), replaced]
+    );
+    assert!(harness.store().remove_group("faults").expect("remove_group"));
+    assert!(!harness.store().remove_group("faults").expect("remove_group again"));
+    let names: Vec<String> = harness.store().groups().expect("groups").into_iter().map(|g| g.name).collect();
+    assert_eq!(names, ["all", "slow"]);
+}
+
 /// A trace with more than [`MAX_TRACE_DOCUMENTS`] documents is returned
 /// truncated to exactly that many, flagged; its summary counts them all.
 pub(crate) fn oversized_traces_are_truncated(harness: &mut dyn Harness) {
@@ -933,6 +962,18 @@ impl Store for Gated {
 
     fn remove_before(&self, cutoff: f64) -> Result<Removed, Error> {
         self.inner.remove_before(cutoff)
+    }
+
+    fn put_group(&self, group: &Group) -> Result<(), Error> {
+        self.inner.put_group(group)
+    }
+
+    fn groups(&self) -> Result<Vec<Group>, Error> {
+        self.inner.groups()
+    }
+
+    fn remove_group(&self, name: &str) -> Result<bool, Error> {
+        self.inner.remove_group(name)
     }
 }
 

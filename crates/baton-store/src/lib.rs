@@ -25,6 +25,6 @@ mod conformance;
 pub use error::Error;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::{
-    Cursor, Durability, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange,
+    Cursor, Durability, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange,
 };
 pub use writer::{Ack, BATCH_LATENCY_BUCKETS, Submit, Writer, WriterConfig, WriterStats};

@@ -32,7 +32,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::Error;
 use crate::store::{
-    Cursor, Durability, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange,
+    Cursor, Durability, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange,
 };
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
@@ -150,6 +150,13 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS strays (
                  trace BLOB NOT NULL PRIMARY KEY,
                  day INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS groups (
+                 name TEXT NOT NULL PRIMARY KEY,
+                 arn TEXT NOT NULL UNIQUE,
+                 filter_expression TEXT,
+                 insights_enabled INTEGER NOT NULL,
+                 notifications_enabled INTEGER NOT NULL
              );",
         )?;
         connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -659,6 +666,60 @@ impl Store for SqliteStore {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(SummaryPage { summaries, scanned, next })
         })
+    }
+
+    fn put_group(&self, group: &Group) -> Result<(), Error> {
+        let mut side = self.writer.lock().expect("writer poisoned");
+        if side.durability != Durability::Synced {
+            side.connection.pragma_update(None, "synchronous", "FULL")?;
+            side.durability = Durability::Synced;
+        }
+        let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        transaction.execute(
+            "INSERT OR REPLACE INTO groups (name, arn, filter_expression, insights_enabled, notifications_enabled)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                group.name,
+                group.arn,
+                group.filter_expression,
+                group.insights_enabled,
+                group.notifications_enabled
+            ],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn groups(&self) -> Result<Vec<Group>, Error> {
+        self.with_reader(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT name, arn, filter_expression, insights_enabled, notifications_enabled FROM groups ORDER BY name",
+            )?;
+            let groups = statement
+                .query_map([], |row| {
+                    Ok(Group {
+                        name: row.get(0)?,
+                        arn: row.get(1)?,
+                        filter_expression: row.get(2)?,
+                        insights_enabled: row.get(3)?,
+                        notifications_enabled: row.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(groups)
+        })
+    }
+
+    fn remove_group(&self, name: &str) -> Result<bool, Error> {
+        let mut side = self.writer.lock().expect("writer poisoned");
+        if side.durability != Durability::Synced {
+            side.connection.pragma_update(None, "synchronous", "FULL")?;
+            side.durability = Durability::Synced;
+        }
+        let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let removed = transaction.execute("DELETE FROM groups WHERE name = ?1", params![name])?;
+        transaction.commit()?;
+        Ok(removed > 0)
     }
 
     fn remove_before(&self, cutoff: f64) -> Result<Removed, Error> {

@@ -61,6 +61,33 @@ pub trait Store: Send + Sync + 'static {
     /// - A read running while data is removed MAY fail; it MUST NOT return
     ///   part of a removed trace as if it were whole.
     fn remove_before(&self, cutoff: f64) -> Result<Removed, Error>;
+
+    /// Creates or replaces the group named `group.name`.
+    ///
+    /// - MUST be durable (survive a power loss) when it returns `Ok`.
+    /// - Retention MUST NOT remove groups.
+    fn put_group(&self, group: &Group) -> Result<(), Error>;
+
+    /// Every group, ordered by name.
+    fn groups(&self) -> Result<Vec<Group>, Error>;
+
+    /// Removes the group named `name`; returns whether it existed.
+    fn remove_group(&self, name: &str) -> Result<bool, Error>;
+}
+
+/// A named filter expression, as X-Ray's groups are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Unique, 1 to 32 characters.
+    pub name: String,
+    /// Unique; names the group in `group.arn` filters.
+    pub arn: String,
+    /// The filter expression selecting the group's traces; none selects all.
+    pub filter_expression: Option<String>,
+    /// X-Ray's `InsightsConfiguration.InsightsEnabled`, kept and returned.
+    pub insights_enabled: bool,
+    /// X-Ray's `InsightsConfiguration.NotificationsEnabled`, kept and returned.
+    pub notifications_enabled: bool,
 }
 
 /// How far a write must have gone when [`Store::write`] returns.
