@@ -14,6 +14,9 @@
 //! assert_eq!(summary.entry_point.unwrap().name, "api");
 //! ```
 
+pub mod filter;
+mod search;
 mod summary;
 
-pub use summary::{AnnotationSummary, AnnotationValueSummary, ServiceId, TraceSummary, UserSummary, summarize};
+pub use search::Matcher;
+pub use summary::{AnnotationSummary, AnnotationValueSummary, ServiceId, TraceSummary, UserSummary, Visit, summarize};

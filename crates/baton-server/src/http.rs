@@ -11,6 +11,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use baton_model::{Document, TraceId, assemble, time};
+use baton_query::Matcher;
+use baton_query::filter::{self, Expr, ExprKind, FilterError, GroupRef};
 use baton_store::{Cursor, Error as StoreError, Store, SummaryQuery, TimeRange, Writer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -287,19 +289,15 @@ fn in_sample(id: TraceId, rate: f64) -> bool {
 
 async fn get_trace_summaries_inner(state: &AppState, body: &[u8]) -> Result<xray::GetTraceSummariesResult, ApiError> {
     let request: xray::GetTraceSummariesRequest = parse_body(body)?;
-    if request.filter_expression.as_deref().is_some_and(|filter| !filter.trim().is_empty()) {
-        return Err(ApiError::invalid(
-            "filter expressions arrive in a later version of Baton; leave FilterExpression empty",
-        ));
-    }
+    let filter = match request.filter_expression.as_deref().filter(|filter| !filter.trim().is_empty()) {
+        None => None,
+        Some(expression) => Some(matcher(state, expression).await?),
+    };
     let time_range = match request.time_range_type.as_deref() {
-        None | Some("Event") => TimeRange::Event,
+        // A trace's services all record their times in its documents, so
+        // the service time range is the event one.
+        None | Some("Event") | Some("Service") => TimeRange::Event,
         Some("TraceId") => TimeRange::TraceId,
-        Some("Service") => {
-            return Err(ApiError::invalid(
-                "TimeRangeType Service arrives with filter expressions; use TraceId or Event",
-            ));
-        }
         Some(other) => {
             return Err(ApiError::invalid(format!("TimeRangeType must be TraceId, Event or Service, got {other:?}")));
         }
@@ -323,7 +321,7 @@ async fn get_trace_summaries_inner(state: &AppState, body: &[u8]) -> Result<xray
         }
         _ => None,
     };
-    let query = SummaryQuery { start, end, time_range, after, limit: SUMMARIES_PER_PAGE };
+    let query = SummaryQuery { start, end, time_range, after, limit: SUMMARIES_PER_PAGE, filter };
     let store = Arc::clone(&state.store);
     let page = blocking(move || store.summaries(&query)).await?;
     let trace_summaries = page
@@ -338,6 +336,33 @@ async fn get_trace_summaries_inner(state: &AppState, body: &[u8]) -> Result<xray
         traces_processed_count: page.scanned,
         next_token: page.next.map(encode_cursor),
     })
+}
+
+/// Parses a filter expression, substituting stored groups for `group.name`
+/// and `group.arn`.
+async fn matcher(state: &AppState, expression: &str) -> Result<Matcher, ApiError> {
+    let invalid = |error: FilterError| ApiError::invalid(format!("FilterExpression: {error}"));
+    let parsed = filter::parse(expression).map_err(invalid)?;
+    let parsed = if parsed.group_refs().is_empty() {
+        parsed
+    } else {
+        let store = Arc::clone(&state.store);
+        let groups = blocking(move || store.groups()).await?;
+        parsed
+            .resolve_groups(|reference| {
+                let group = groups.iter().find(|group| match reference {
+                    GroupRef::Name(name) => group.name == *name,
+                    GroupRef::Arn(arn) => group.arn == *arn,
+                })?;
+                match group.filter_expression.as_deref() {
+                    Some(expression) => filter::parse(expression).ok(),
+                    // A group without a filter selects every trace: an empty AND.
+                    None => Some(Expr { position: 0, kind: ExprKind::And(Vec::new()) }),
+                }
+            })
+            .map_err(invalid)?
+    };
+    Matcher::new(parsed).map_err(invalid)
 }
 
 // === the rest ===

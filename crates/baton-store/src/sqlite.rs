@@ -39,6 +39,63 @@ const SECONDS_PER_DAY: f64 = 86_400.0;
 const DATABASE_FILE: &str = "baton.sqlite3";
 /// The on-disk layout; a store of another version is refused, not misread.
 const SCHEMA_VERSION: i64 = 2;
+/// The most summary rows a filtered query reads from each partition at a time.
+const FILTER_CHUNK: usize = 2048;
+
+/// A summary's place in the page order: `(start, trace key)`.
+type Key = (f64, [u8; 16]);
+
+/// Whether `earlier` comes before `later` in the descending page order.
+fn descending(earlier: Key, later: Key) -> bool {
+    compare_desc(earlier, later) == std::cmp::Ordering::Less
+}
+
+fn compare_desc(left: Key, right: Key) -> std::cmp::Ordering {
+    right.0.total_cmp(&left.0).then(right.1.cmp(&left.1))
+}
+
+/// Appends to `rows` up to `limit` summary rows of a partition that match
+/// the query's range and come after `after`; returns how many.
+fn read_summary_rows(
+    connection: &Connection,
+    day: i64,
+    query: &SummaryQuery,
+    after: Key,
+    limit: usize,
+    rows: &mut Vec<(Key, Vec<u8>)>,
+) -> Result<usize, Error> {
+    let (condition, low, high): (&str, rusqlite::types::Value, rusqlite::types::Value) = match query.time_range {
+        TimeRange::Event => ("start >= ?1 AND start <= ?2", query.start.into(), query.end.into()),
+        TimeRange::TraceId => {
+            let epoch = |seconds: f64, fill: u8| {
+                let epoch = seconds.clamp(0.0, f64::from(u32::MAX)) as u32;
+                let mut key = [fill; 16];
+                key[..4].copy_from_slice(&epoch.to_be_bytes());
+                key.to_vec()
+            };
+            ("trace >= ?1 AND trace <= ?2", epoch(query.start.ceil(), 0).into(), epoch(query.end.floor(), 0xff).into())
+        }
+    };
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT start, trace, summary FROM {}
+         WHERE {condition} AND (start, trace) < (?3, ?4)
+         ORDER BY start DESC, trace DESC LIMIT ?5",
+        table("sum", day)
+    ))?;
+    let mut found = statement.query(params![low, high, after.0, &after.1[..], limit as i64])?;
+    let mut read = 0;
+    while let Some(row) = found.next()? {
+        let trace: [u8; 16] = row
+            .get_ref(1)?
+            .as_blob()
+            .map_err(rusqlite::Error::from)?
+            .try_into()
+            .map_err(|_| Error::Corrupt("trace key is not 16 bytes".into()))?;
+        rows.push(((row.get(0)?, trace), row.get(2)?));
+        read += 1;
+    }
+    Ok(read)
+}
 /// How often the background thread moves the write-ahead log into the
 /// database. Checkpoints there keep them off the writer's commit path.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
@@ -51,13 +108,16 @@ pub struct SqliteOptions {
     /// How many documents' facts the writer keeps in memory for recent
     /// traces; older traces are read back from disk when they grow again.
     pub cached_documents: usize,
+    /// The most summaries one filtered `summaries` call examines; a page
+    /// that stops there is continued by its `next` cursor.
+    pub scan_budget: usize,
     /// The clock that decides a trace's partition (tests move it).
     pub clock: Arc<dyn Fn() -> f64 + Send + Sync>,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { cached_documents: 100_000, clock: Arc::new(time::now) }
+        SqliteOptions { cached_documents: 100_000, scan_budget: 250_000, clock: Arc::new(time::now) }
     }
 }
 
@@ -69,6 +129,7 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     partitions: RwLock<Vec<Partition>>,
     clock: Arc<dyn Fn() -> f64 + Send + Sync>,
+    scan_budget: usize,
     checkpointer: Option<JoinHandle<()>>,
     stopping: Arc<AtomicBool>,
 }
@@ -195,6 +256,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             partitions: RwLock::new(partitions),
             clock: options.clock,
+            scan_budget: options.scan_budget,
             checkpointer: Some(checkpointer),
             stopping,
         })
@@ -610,61 +672,62 @@ impl Store for SqliteStore {
             Some(cursor) => (cursor.start_time, cursor.id.to_bytes()),
             None => (f64::INFINITY, [0xff; 16]),
         };
-        let fetch = query.limit.saturating_add(1);
+        // Rows are read in chunks from every partition and merged; a
+        // filtered query reads ever larger chunks, as most rows may not match.
+        let mut chunk = query.limit.saturating_add(1);
         self.with_reader(|connection| {
-            let mut rows: Vec<(f64, [u8; 16], Vec<u8>)> = Vec::new();
+            let mut matched: Vec<(Key, TraceSummary)> = Vec::new();
             let mut scanned = 0u64;
-            for partition in partitions.iter().rev() {
-                let summaries = table("sum", partition.day);
-                let (condition, low, high): (&str, rusqlite::types::Value, rusqlite::types::Value) =
-                    match query.time_range {
-                        TimeRange::Event => ("start >= ?1 AND start <= ?2", query.start.into(), query.end.into()),
-                        TimeRange::TraceId => {
-                            let epoch = |seconds: f64, fill: u8| {
-                                let epoch = seconds.clamp(0.0, f64::from(u32::MAX)) as u32;
-                                let mut key = [fill; 16];
-                                key[..4].copy_from_slice(&epoch.to_be_bytes());
-                                key.to_vec()
-                            };
-                            (
-                                "trace >= ?1 AND trace <= ?2",
-                                epoch(query.start.ceil(), 0).into(),
-                                epoch(query.end.floor(), 0xff).into(),
-                            )
-                        }
-                    };
-                let mut statement = connection.prepare_cached(&format!(
-                    "SELECT start, trace, summary FROM {summaries}
-                     WHERE {condition} AND (start, trace) < (?3, ?4)
-                     ORDER BY start DESC, trace DESC LIMIT ?5"
-                ))?;
-                let found = statement
-                    .query_map(params![low, high, after_start, &after_id[..], fetch as i64], |row| {
-                        Ok((row.get::<_, f64>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, Vec<u8>>(2)?))
-                    })?;
-                for row in found {
-                    let (start, trace, summary) = row?;
-                    let trace: [u8; 16] =
-                        trace.try_into().map_err(|_| Error::Corrupt("trace key is not 16 bytes".into()))?;
-                    scanned += 1;
-                    rows.push((start, trace, summary));
+            let mut position: Key = (after_start, after_id);
+            loop {
+                let mut rows: Vec<(Key, Vec<u8>)> = Vec::new();
+                // Past the last key of a partition that filled its chunk, that
+                // partition may hold rows not read yet: the merge stops there.
+                let mut horizon: Option<Key> = None;
+                for partition in partitions.iter().rev() {
+                    let read = read_summary_rows(connection, partition.day, query, position, chunk, &mut rows)?;
+                    if read == chunk {
+                        let last = rows.last().expect("a full chunk").0;
+                        horizon =
+                            Some(horizon.map_or(last, |known| if descending(known, last) { known } else { last }));
+                    }
                 }
+                rows.sort_by(|left, right| compare_desc(left.0, right.0));
+                let mut budget_left = true;
+                for (key, encoded) in rows {
+                    if horizon.is_some_and(|horizon| descending(horizon, key)) {
+                        break;
+                    }
+                    scanned += 1;
+                    position = key;
+                    let summary = postcard::from_bytes::<TraceSummary>(&encoded)
+                        .map_err(|error| Error::Corrupt(error.to_string()))?;
+                    if query.filter.as_ref().is_none_or(|filter| filter.matches(&summary)) {
+                        matched.push((key, summary));
+                        if matched.len() > query.limit {
+                            break;
+                        }
+                    }
+                    if scanned >= self.scan_budget as u64 {
+                        budget_left = false;
+                        break;
+                    }
+                }
+                if matched.len() > query.limit {
+                    matched.truncate(query.limit);
+                    let (start_time, id) = matched.last().expect("limit is at least 1").0;
+                    let next = Some(Cursor { start_time, id: TraceId::from_bytes(id) });
+                    return Ok(SummaryPage { summaries: matched.into_iter().map(|(_, s)| s).collect(), scanned, next });
+                }
+                if horizon.is_none() || !budget_left {
+                    // Every row read (no next), or the scan budget spent: the
+                    // next page continues after the last row examined.
+                    let next = (!budget_left || horizon.is_some())
+                        .then(|| Cursor { start_time: position.0, id: TraceId::from_bytes(position.1) });
+                    return Ok(SummaryPage { summaries: matched.into_iter().map(|(_, s)| s).collect(), scanned, next });
+                }
+                chunk = chunk.saturating_mul(2).clamp(1, FILTER_CHUNK.max(query.limit + 1));
             }
-            rows.sort_by(|left, right| right.0.total_cmp(&left.0).then(right.1.cmp(&left.1)));
-            let more = rows.len() > query.limit;
-            rows.truncate(query.limit);
-            let next = if more {
-                rows.last().map(|(start, trace, _)| Cursor { start_time: *start, id: TraceId::from_bytes(*trace) })
-            } else {
-                None
-            };
-            let summaries = rows
-                .into_iter()
-                .map(|(_, _, encoded)| {
-                    postcard::from_bytes::<TraceSummary>(&encoded).map_err(|error| Error::Corrupt(error.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(SummaryPage { summaries, scanned, next })
         })
     }
 
@@ -898,16 +961,16 @@ mod tests {
         // Dropped before `dir`.
         store: Option<Arc<SqliteStore>>,
         day_offset: Arc<AtomicI64>,
-        cached_documents: usize,
+        options: SqliteOptions,
         dir: tempfile::TempDir,
     }
 
     impl SqliteHarness {
-        fn boxed(cached_documents: usize) -> Box<dyn Harness> {
+        fn boxed(options: SqliteOptions) -> Box<dyn Harness> {
             let mut harness = SqliteHarness {
                 store: None,
                 day_offset: Arc::new(AtomicI64::new(0)),
-                cached_documents,
+                options,
                 dir: tempfile::tempdir().expect("temporary directory"),
             };
             harness.store = Some(harness.open());
@@ -917,7 +980,7 @@ mod tests {
         fn open(&self) -> Arc<SqliteStore> {
             let offset = Arc::clone(&self.day_offset);
             let clock = Arc::new(move || time::now() + offset.load(Ordering::SeqCst) as f64 * SECONDS_PER_DAY);
-            let options = SqliteOptions { cached_documents: self.cached_documents, clock };
+            let options = SqliteOptions { clock, ..self.options.clone() };
             Arc::new(SqliteStore::open_with(self.dir.path(), options).expect("open the store"))
         }
     }
@@ -946,7 +1009,7 @@ mod tests {
         }
     }
 
-    conformance::suite!(SqliteHarness::boxed(SqliteOptions::default().cached_documents));
+    conformance::suite!(SqliteHarness::boxed(SqliteOptions::default()));
 
     /// Set in the child process of `acknowledged_writes_survive_kill_9`.
     const KILL_9_DIR: &str = "BATON_STORE_KILL_9_DIR";
@@ -1029,6 +1092,7 @@ mod tests {
             time_range: TimeRange::TraceId,
             after: None,
             limit: 1000,
+            filter: None,
         });
         let summary = page.expect("summaries").summaries.into_iter().find(|summary| summary.id == shared);
         assert_eq!(summary, Some(summarize(&infos)), "the summary matches the surviving documents");
@@ -1112,11 +1176,17 @@ mod tests {
     }
 
     /// Again with a writer cache so small that traces are evicted and read
-    /// back from disk all the time.
-    mod tiny_cache {
+    /// back from disk all the time, and a scan budget so small that most
+    /// filtered pages stop early.
+    mod tight_limits {
         use super::*;
 
-        conformance::suite!(@checks SqliteHarness::boxed(2);
+        conformance::suite!(@checks SqliteHarness::boxed(SqliteOptions {
+                cached_documents: 2,
+                scan_budget: 300,
+                ..SqliteOptions::default()
+            });
+            filtered_summaries_page_through_every_match_once,
             one_document_per_id,
             summaries_follow_every_write,
             writes_are_durable,

@@ -1,7 +1,7 @@
 //! The storage contract.
 
 use baton_model::{Document, TraceId};
-use baton_query::TraceSummary;
+use baton_query::{Matcher, TraceSummary};
 
 use crate::Error;
 
@@ -42,7 +42,8 @@ pub trait Store: Send + Sync + 'static {
     /// - The caller owns the result.
     fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>, Error>;
 
-    /// One page of trace summaries in a time range, newest start first.
+    /// One page of trace summaries in a time range, newest start first,
+    /// those `query.filter` matches.
     ///
     /// - MUST order by `(start_time, id)` descending and return at most
     ///   `query.limit` summaries, all strictly after `query.after` in that
@@ -50,6 +51,9 @@ pub trait Store: Send + Sync + 'static {
     /// - MUST set [`SummaryPage::next`] when more summaries may follow, so
     ///   that following `next` pages visits every matching trace once, as
     ///   long as the traces' start times do not change meanwhile.
+    /// - MAY, with a filter, stop after examining a bounded number of
+    ///   summaries with fewer than `query.limit` (even none) and `next` set;
+    ///   [`SummaryPage::scanned`] counts the summaries examined.
     /// - An empty range gives an empty page, not an error.
     fn summaries(&self, query: &SummaryQuery) -> Result<SummaryPage, Error>;
 
@@ -136,6 +140,8 @@ pub struct SummaryQuery {
     pub after: Option<Cursor>,
     /// The page size.
     pub limit: usize,
+    /// Only summaries this filter matches.
+    pub filter: Option<Matcher>,
 }
 
 /// A position in the `(start_time, id)` descending order of summaries.

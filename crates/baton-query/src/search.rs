@@ -1,0 +1,266 @@
+//! Evaluation of a filter expression on a trace summary.
+//!
+//! Trace-level keywords read the summary: flags, response time, duration and
+//! `http` are the entry document's, the lists (users, annotations, services,
+//! instances, zones, ARNs) the whole trace's. Inside `service() { … }` and
+//! `edge() { … }` the keywords read one [`Visit`] at a time: its flags,
+//! times and `http`; its service's name, type and account; the annotations
+//! and users its service recorded.
+//!
+//! A field that is not set satisfies no comparison, `!=` included; `!`
+//! negates the whole term (`!annotation.tier` holds when it is not set).
+
+use baton_model::{AnnotationValue, HttpFacts};
+
+use crate::filter::{
+    AnnotationTest, BooleanKeyword, EqualityOp, Expr, ExprKind, FilterError, NumberKeyword, NumberOp, ServiceSelector,
+    StringKeyword, StringOp,
+};
+use crate::{ServiceId, TraceSummary, Visit};
+
+/// A filter expression ready to run on trace summaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matcher {
+    expr: Expr,
+}
+
+impl Matcher {
+    /// Prepares `expr`, whose group references must be resolved already.
+    ///
+    /// # Errors
+    /// A group reference, or a root-cause term: root causes are not
+    /// computed yet.
+    pub fn new(expr: Expr) -> Result<Matcher, FilterError> {
+        unsupported(&expr)?;
+        Ok(Matcher { expr })
+    }
+
+    /// Whether the trace matches.
+    pub fn matches(&self, summary: &TraceSummary) -> bool {
+        eval(&self.expr, summary, None)
+    }
+}
+
+fn unsupported(expr: &Expr) -> Result<(), FilterError> {
+    match &expr.kind {
+        ExprKind::RootCause { .. } | ExprKind::RootCauseJson(_) => Err(FilterError::new(
+            expr.position,
+            "rootcause filters are not supported yet: Baton does not compute root causes".to_owned(),
+        )),
+        ExprKind::Group(group) => Err(FilterError::new(expr.position, format!("{group} is not resolved"))),
+        ExprKind::And(operands) | ExprKind::Or(operands) => operands.iter().try_for_each(unsupported),
+        ExprKind::Not(operand) => unsupported(operand),
+        ExprKind::Service { filter: Some(filter), .. } | ExprKind::Edge { filter: Some(filter), .. } => {
+            unsupported(filter)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Evaluates `expr` on the trace, or on one visit of it inside braces.
+fn eval(expr: &Expr, summary: &TraceSummary, visit: Option<&Visit>) -> bool {
+    match &expr.kind {
+        ExprKind::And(operands) => operands.iter().all(|operand| eval(operand, summary, visit)),
+        ExprKind::Or(operands) => operands.iter().any(|operand| eval(operand, summary, visit)),
+        ExprKind::Not(operand) => !eval(operand, summary, visit),
+        ExprKind::Boolean { keyword, op, value } => {
+            let actual = match visit {
+                Some(visit) => visit_flag(*keyword, visit),
+                None => trace_flag(*keyword, summary),
+            };
+            actual.is_some_and(|actual| (actual == *value) == (*op == EqualityOp::Eq))
+        }
+        ExprKind::Number { keyword, op, value } => {
+            let actual = match (keyword, visit) {
+                (NumberKeyword::ResponseTime | NumberKeyword::Duration, Some(visit)) => visit.response_time,
+                (NumberKeyword::ResponseTime, None) => summary.response_time,
+                (NumberKeyword::Duration, None) => summary.duration,
+                (NumberKeyword::HttpStatus, _) => http_of(summary, visit).and_then(|http| http.status).map(f64::from),
+                (NumberKeyword::Index | NumberKeyword::Coverage, _) => None,
+            };
+            actual.is_some_and(|actual| compare_number(actual, *op, *value))
+        }
+        ExprKind::String { keyword, op, value } => {
+            let mut candidates = strings(*keyword, summary, visit);
+            match op {
+                StringOp::Ne => candidates.next().is_some() && !strings(*keyword, summary, visit).any(|s| s == value),
+                _ => candidates.any(|candidate| compare_string(candidate, *op, value)),
+            }
+        }
+        ExprKind::IsSet(keyword) => strings(*keyword, summary, visit).next().is_some(),
+        ExprKind::Annotation { key, test } => annotation(summary, visit, key, test),
+        ExprKind::Service { service, filter } => summary.visits.iter().any(|candidate| {
+            selects(service, summary, candidate.service)
+                && filter.as_ref().is_none_or(|filter| eval(filter, summary, Some(candidate)))
+        }),
+        ExprKind::Edge { source, destination, filter } => summary.visits.iter().any(|candidate| {
+            candidate.caller.is_some_and(|caller| selects(source, summary, caller))
+                && selects(destination, summary, candidate.service)
+                && filter.as_ref().is_none_or(|filter| eval(filter, summary, Some(candidate)))
+        }),
+        // Refused by `Matcher::new`.
+        ExprKind::Group(_) | ExprKind::RootCause { .. } | ExprKind::RootCauseJson(_) => false,
+    }
+}
+
+fn trace_flag(keyword: BooleanKeyword, summary: &TraceSummary) -> Option<bool> {
+    Some(match keyword {
+        BooleanKeyword::Ok => !(summary.has_error || summary.has_fault || summary.has_throttle),
+        BooleanKeyword::Error => summary.has_error,
+        BooleanKeyword::Throttle => summary.has_throttle,
+        BooleanKeyword::Fault => summary.has_fault,
+        BooleanKeyword::Partial => summary.is_partial,
+        BooleanKeyword::Inferred => summary.visits.iter().any(|visit| visit.inferred),
+        BooleanKeyword::Root => summary.visits.iter().any(|visit| visit.root && visit.caller.is_none()),
+        BooleanKeyword::First | BooleanKeyword::Last | BooleanKeyword::Remote => return None,
+    })
+}
+
+fn visit_flag(keyword: BooleanKeyword, visit: &Visit) -> Option<bool> {
+    Some(match keyword {
+        BooleanKeyword::Ok => !(visit.error || visit.fault || visit.throttle),
+        BooleanKeyword::Error => visit.error,
+        BooleanKeyword::Throttle => visit.throttle,
+        BooleanKeyword::Fault => visit.fault,
+        BooleanKeyword::Partial => visit.partial,
+        BooleanKeyword::Inferred => visit.inferred,
+        BooleanKeyword::Root => visit.root,
+        BooleanKeyword::First | BooleanKeyword::Last | BooleanKeyword::Remote => return None,
+    })
+}
+
+fn compare_number(actual: f64, op: NumberOp, value: f64) -> bool {
+    match op {
+        NumberOp::Eq => actual == value,
+        NumberOp::Ne => actual != value,
+        NumberOp::Lt => actual < value,
+        NumberOp::Le => actual <= value,
+        NumberOp::Gt => actual > value,
+        NumberOp::Ge => actual >= value,
+    }
+}
+
+fn compare_string(actual: &str, op: StringOp, value: &str) -> bool {
+    match op {
+        StringOp::Eq => actual == value,
+        StringOp::Ne => actual != value,
+        StringOp::Contains => actual.contains(value),
+        StringOp::BeginsWith => actual.starts_with(value),
+        StringOp::EndsWith => actual.ends_with(value),
+    }
+}
+
+fn http_of<'a>(summary: &'a TraceSummary, visit: Option<&'a Visit>) -> Option<&'a HttpFacts> {
+    match visit {
+        Some(visit) => visit.http.as_ref(),
+        None => summary.http.as_ref(),
+    }
+}
+
+fn service_at(summary: &TraceSummary, index: u32) -> Option<&ServiceId> {
+    summary.service_ids.get(index as usize)
+}
+
+/// Whether the visit's service is among `services` (indexes), or, at trace
+/// level, always.
+fn recorded_by(visit: Option<&Visit>, services: &[ServiceId], summary: &TraceSummary) -> bool {
+    visit.is_none_or(|visit| service_at(summary, visit.service).is_some_and(|service| services.contains(service)))
+}
+
+/// The values a string keyword has: one or none for a visit or the entry
+/// document, any number for the trace's lists.
+fn strings<'a>(
+    keyword: StringKeyword,
+    summary: &'a TraceSummary,
+    visit: Option<&'a Visit>,
+) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+    let http = http_of(summary, visit);
+    let one = |value: Option<&'a String>| -> Box<dyn Iterator<Item = &'a str> + 'a> {
+        Box::new(value.map(String::as_str).into_iter())
+    };
+    let services: Box<dyn Iterator<Item = &'a ServiceId> + 'a> = match visit {
+        Some(visit) => Box::new(service_at(summary, visit.service).into_iter()),
+        None => Box::new(summary.service_ids.iter()),
+    };
+    match keyword {
+        StringKeyword::HttpUrl => one(http.and_then(|http| http.url.as_ref())),
+        StringKeyword::HttpMethod => one(http.and_then(|http| http.method.as_ref())),
+        StringKeyword::HttpUserAgent => one(http.and_then(|http| http.user_agent.as_ref())),
+        StringKeyword::HttpClientIp => one(http.and_then(|http| http.client_ip.as_ref())),
+        StringKeyword::User => Box::new(
+            summary
+                .users
+                .iter()
+                .filter(move |user| recorded_by(visit, &user.service_ids, summary))
+                .map(|user| user.name.as_str()),
+        ),
+        StringKeyword::Name => Box::new(services.map(|service| service.name.as_str())),
+        StringKeyword::Type => Box::new(services.filter_map(|service| service.kind.as_deref())),
+        StringKeyword::AccountId => Box::new(services.filter_map(|service| service.account_id.as_deref())),
+        StringKeyword::AvailabilityZone => Box::new(summary.availability_zones.iter().map(String::as_str)),
+        StringKeyword::InstanceId => Box::new(summary.instance_ids.iter().map(String::as_str)),
+        StringKeyword::ResourceArn => Box::new(summary.resource_arns.iter().map(String::as_str)),
+        // Exception messages belong to root causes, which are not computed.
+        StringKeyword::Message => Box::new(std::iter::empty()),
+    }
+}
+
+fn annotation(summary: &TraceSummary, visit: Option<&Visit>, key: &str, test: &AnnotationTest) -> bool {
+    let Some(annotation) = summary.annotations.iter().find(|annotation| annotation.key == key) else {
+        return false;
+    };
+    let mut values = annotation
+        .values
+        .iter()
+        .filter(|value| recorded_by(visit, &value.service_ids, summary))
+        .map(|value| &value.value)
+        .peekable();
+    match test {
+        AnnotationTest::IsSet => values.peek().is_some(),
+        AnnotationTest::Boolean { op, value } => {
+            let mut booleans = values.filter_map(|actual| match actual {
+                AnnotationValue::Bool(flag) => Some(*flag),
+                _ => None,
+            });
+            match op {
+                EqualityOp::Eq => booleans.any(|actual| actual == *value),
+                EqualityOp::Ne => booleans.any(|actual| actual != *value),
+            }
+        }
+        AnnotationTest::Number { op, value } => {
+            let mut numbers: Vec<f64> = values
+                .filter_map(|actual| match actual {
+                    AnnotationValue::Number(number) => Some(*number),
+                    _ => None,
+                })
+                .collect();
+            match op {
+                NumberOp::Ne => !numbers.is_empty() && !numbers.contains(value),
+                _ => numbers.drain(..).any(|actual| compare_number(actual, *op, *value)),
+            }
+        }
+        AnnotationTest::String { op, value } => {
+            let texts: Vec<&str> = values
+                .filter_map(|actual| match actual {
+                    AnnotationValue::String(text) => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect();
+            match op {
+                StringOp::Ne => !texts.is_empty() && !texts.contains(&value.as_str()),
+                _ => texts.iter().any(|actual| compare_string(actual, *op, value)),
+            }
+        }
+    }
+}
+
+/// Whether the service at `index` is one `selector` names.
+fn selects(selector: &ServiceSelector, summary: &TraceSummary, index: u32) -> bool {
+    let Some(service) = service_at(summary, index) else { return false };
+    selector.name.as_ref().is_none_or(|name| *name == service.name)
+        && selector.kind.as_ref().is_none_or(|kind| service.kind.as_ref() == Some(kind))
+        && selector.account_id.as_ref().is_none_or(|account| service.account_id.as_ref() == Some(account))
+}
+
+#[cfg(test)]
+mod tests;
