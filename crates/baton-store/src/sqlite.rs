@@ -64,8 +64,11 @@ fn read_summary_rows(
     limit: usize,
     rows: &mut Vec<(Key, Vec<u8>)>,
 ) -> Result<usize, Error> {
+    // One upper bound on `start` (SQLite seeks the index with only one):
+    // the range's end or the cursor, whichever is lower; the row value
+    // settles ties on `start`.
     let (condition, low, high): (&str, rusqlite::types::Value, rusqlite::types::Value) = match query.time_range {
-        TimeRange::Event => ("start >= ?1 AND start <= ?2", query.start.into(), query.end.into()),
+        TimeRange::Event => ("start >= ?1 AND start <= ?2", query.start.into(), query.end.min(after.0).into()),
         TimeRange::TraceId => {
             let epoch = |seconds: f64, fill: u8| {
                 let epoch = seconds.clamp(0.0, f64::from(u32::MAX)) as u32;
@@ -73,7 +76,11 @@ fn read_summary_rows(
                 key[..4].copy_from_slice(&epoch.to_be_bytes());
                 key.to_vec()
             };
-            ("trace >= ?1 AND trace <= ?2", epoch(query.start.ceil(), 0).into(), epoch(query.end.floor(), 0xff).into())
+            (
+                "trace >= ?1 AND trace <= ?2 AND start <= ?3",
+                epoch(query.start.ceil(), 0).into(),
+                epoch(query.end.floor(), 0xff).into(),
+            )
         }
     };
     let mut statement = connection.prepare_cached(&format!(
