@@ -17,7 +17,7 @@ const HOURS: f64 = 6.0;
 fn document(index: usize, now: f64, traces: usize) -> Document {
     let start = now - HOURS * 3600.0 + HOURS * 3600.0 * index as f64 / traces as f64;
     let service = format!("svc-{}", index % 20);
-    let fault = index % 50 == 0;
+    let fault = index.is_multiple_of(50);
     let status = if fault { 502 } else { 200 };
     let json = format!(
         r#"{{"name":"{service}","id":"{:016x}","trace_id":"1-{:08x}-{index:024x}","start_time":{start:.6},"end_time":{:.6},"fault":{fault},"origin":"AWS::Lambda::Function","http":{{"request":{{"method":"GET","url":"https://{service}.example.com/orders/{}"}},"response":{{"status":{status}}}}},"annotations":{{"customer":"c-{}","tier":"{}"}}}}"#,
