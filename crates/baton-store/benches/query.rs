@@ -12,6 +12,10 @@ use baton_model::{Document, time};
 use baton_query::{Matcher, filter};
 use baton_store::{Durability, SqliteOptions, SqliteStore, Store, SummaryQuery, TimeRange};
 
+// The allocator `baton serve` runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const HOURS: f64 = 6.0;
 
 fn document(index: usize, now: f64, traces: usize) -> Document {
