@@ -57,3 +57,29 @@ def test_traces_and_trace_tree(baton):
     unknown = baton_cli("trace", new_trace_id(), "--endpoint", baton.endpoint, check=False)
     assert unknown.returncode != 0, unknown
     assert unknown.stderr.strip(), "an unknown trace id needs a message on stderr"
+
+
+def test_traces_filter(baton):
+    now = time.time()
+    slow = [segment_doc(new_trace_id(), "cli-filter", start=now - 20 + i, duration=3) for i in range(2)]
+    fast = [segment_doc(new_trace_id(), "cli-filter", start=now - 10 + i, duration=0.1) for i in range(2)]
+    resp = baton.xray.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in slow + fast])
+    assert resp.get("UnprocessedTraceSegments", []) == []
+
+    expression = "duration > 2 AND responsetme > 1"
+    wrong = baton_cli("traces", "--endpoint", baton.endpoint, "--filter", expression, check=False)
+    assert wrong.returncode == 2, wrong
+    assert wrong.stdout == "", wrong
+    message, echoed, caret = wrong.stderr.splitlines()
+    assert message == 'error: unknown keyword "responsetme" (did you mean responsetime?) at 17', wrong.stderr
+    assert echoed == expression
+    assert caret == " " * expression.index("responsetme") + "^", wrong.stderr
+
+    out = baton_cli("traces", "--endpoint", baton.endpoint, "--since", "1h", "--filter", "duration > 2").stdout
+    listed = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    assert listed == {d["trace_id"] for d in slow}, out
+
+    # Checked by the server only: a group no one created.
+    unknown = baton_cli("traces", "--endpoint", baton.endpoint, "--filter", 'group.name = "missing"', check=False)
+    assert unknown.returncode == 1, unknown
+    assert "missing" in unknown.stderr, unknown.stderr

@@ -1,6 +1,7 @@
 //! The HTTP side of the listener: the X-Ray REST API (every operation a
 //! `POST` with a JSON body, as botocore sends it) and `/metrics`.
 
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,9 +14,10 @@ use axum::routing::{get, post};
 use baton_model::{Document, TraceId, assemble, time};
 use baton_query::Matcher;
 use baton_query::filter::{self, Expr, ExprKind, FilterError, GroupRef};
-use baton_store::{Cursor, Error as StoreError, Store, SummaryQuery, TimeRange, Writer};
+use baton_store::{Cursor, Error as StoreError, Group, Store, SummaryQuery, TimeRange, Writer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
 
 use crate::metrics::{
     ApiRequestServed, BytesReceived, DocumentRejectedError, DocumentsAccepted, DocumentsDroppedError,
@@ -29,12 +31,21 @@ const MAX_BODY_BYTES: usize = 8 << 20;
 const MAX_BATCH_TRACE_IDS: usize = 100;
 /// Trace summaries per `GetTraceSummaries` page.
 const SUMMARIES_PER_PAGE: usize = 100;
+/// Groups per `GetGroups` page.
+const GROUPS_PER_PAGE: usize = 50;
+/// The longest group name X-Ray takes.
+const MAX_GROUP_NAME_CHARS: usize = 32;
+/// The group X-Ray itself keeps in every account: no one may create it.
+const RESERVED_GROUP_NAME: &str = "Default";
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) writer: Writer,
     pub(crate) metrics: Arc<Metrics>,
+    /// Held by every group change, so that checking a group and then
+    /// writing it is one atomic step.
+    pub(crate) group_changes: Arc<Mutex<()>>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -42,6 +53,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/TraceSegments", post(put_trace_segments))
         .route("/Traces", post(batch_get_traces))
         .route("/TraceSummaries", post(get_trace_summaries))
+        .route("/CreateGroup", post(create_group))
+        .route("/GetGroup", post(get_group))
+        .route("/Groups", post(get_groups))
+        .route("/UpdateGroup", post(update_group))
+        .route("/DeleteGroup", post(delete_group))
         .route("/metrics", get(metrics))
         .fallback(unknown_operation)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -365,6 +381,211 @@ async fn matcher(state: &AppState, expression: &str) -> Result<Matcher, ApiError
     Matcher::new(parsed).map_err(invalid)
 }
 
+// === Groups ===
+
+#[tracing::instrument(skip_all)]
+async fn create_group(State(state): State<AppState>, body: Bytes) -> Result<ApiJson<xray::GroupResult>, ApiError> {
+    let result = create_group_inner(&state, &body).await;
+    served(&state.metrics, result).map(ApiJson)
+}
+
+async fn create_group_inner(state: &AppState, body: &[u8]) -> Result<xray::GroupResult, ApiError> {
+    let request: xray::CreateGroupRequest = parse_body(body)?;
+    check_group_name(&request.group_name)?;
+    let filter_expression = checked_filter(request.filter_expression)?;
+    let insights = request.insights_configuration.unwrap_or_default();
+    let group = Group {
+        arn: group_arn(&request.group_name),
+        name: request.group_name,
+        filter_expression,
+        insights_enabled: insights.insights_enabled.unwrap_or(false),
+        notifications_enabled: insights.notifications_enabled.unwrap_or(false),
+    };
+    check_insights(&group)?;
+    let _changing = state.group_changes.lock().await;
+    let store = Arc::clone(&state.store);
+    let name = group.name.clone();
+    if blocking(move || store.groups()).await?.iter().any(|existing| existing.name == name) {
+        return Err(ApiError::invalid(format!("group {} already exists", group.name)));
+    }
+    put_group(state, group).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn get_group(State(state): State<AppState>, body: Bytes) -> Result<ApiJson<xray::GroupResult>, ApiError> {
+    let result = get_group_inner(&state, &body).await;
+    served(&state.metrics, result).map(ApiJson)
+}
+
+async fn get_group_inner(state: &AppState, body: &[u8]) -> Result<xray::GroupResult, ApiError> {
+    let key: xray::GroupKey = parse_body(body)?;
+    let group = find_group(state, &key).await?;
+    Ok(xray::GroupResult { group: xray::WireGroup::from(&group) })
+}
+
+#[tracing::instrument(skip_all)]
+async fn get_groups(State(state): State<AppState>, body: Bytes) -> Result<ApiJson<xray::GetGroupsResult>, ApiError> {
+    let result = get_groups_inner(&state, &body).await;
+    served(&state.metrics, result).map(ApiJson)
+}
+
+/// Pages through the groups in name order; a `NextToken` is the name of
+/// the last group of the page before.
+async fn get_groups_inner(state: &AppState, body: &[u8]) -> Result<xray::GetGroupsResult, ApiError> {
+    let request: xray::GetGroupsRequest = parse_body(body)?;
+    let after = request.next_token.filter(|token| !token.is_empty());
+    if after.as_deref().is_some_and(|token| check_group_name(token).is_err()) {
+        return Err(ApiError::invalid("NextToken is not one this server issued"));
+    }
+    let store = Arc::clone(&state.store);
+    let groups = blocking(move || store.groups()).await?;
+    let mut page: Vec<&Group> =
+        groups.iter().filter(|group| after.as_deref().is_none_or(|after| group.name.as_str() > after)).collect();
+    let next_token = if page.len() > GROUPS_PER_PAGE {
+        page.truncate(GROUPS_PER_PAGE);
+        page.last().map(|group| group.name.clone())
+    } else {
+        None
+    };
+    Ok(xray::GetGroupsResult { groups: page.into_iter().map(xray::WireGroup::from).collect(), next_token })
+}
+
+#[tracing::instrument(skip_all)]
+async fn update_group(State(state): State<AppState>, body: Bytes) -> Result<ApiJson<xray::GroupResult>, ApiError> {
+    let result = update_group_inner(&state, &body).await;
+    served(&state.metrics, result).map(ApiJson)
+}
+
+async fn update_group_inner(state: &AppState, body: &[u8]) -> Result<xray::GroupResult, ApiError> {
+    let request: xray::UpdateGroupRequest = parse_body(body)?;
+    // An empty expression clears the filter; a left-out one keeps it.
+    let filter_expression = match request.filter_expression {
+        None => None,
+        Some(expression) => Some(checked_filter(Some(expression))?),
+    };
+    let _changing = state.group_changes.lock().await;
+    let mut group = find_group(state, &request.key).await?;
+    if let Some(filter_expression) = filter_expression {
+        group.filter_expression = filter_expression;
+    }
+    if let Some(insights) = request.insights_configuration {
+        group.insights_enabled = insights.insights_enabled.unwrap_or(group.insights_enabled);
+        group.notifications_enabled = insights.notifications_enabled.unwrap_or(group.notifications_enabled);
+    }
+    check_insights(&group)?;
+    put_group(state, group).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn delete_group(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<ApiJson<xray::DeleteGroupResult>, ApiError> {
+    let result = delete_group_inner(&state, &body).await;
+    served(&state.metrics, result).map(ApiJson)
+}
+
+async fn delete_group_inner(state: &AppState, body: &[u8]) -> Result<xray::DeleteGroupResult, ApiError> {
+    let key: xray::GroupKey = parse_body(body)?;
+    let _changing = state.group_changes.lock().await;
+    let group = find_group(state, &key).await?;
+    let store = Arc::clone(&state.store);
+    blocking(move || store.remove_group(&group.name)).await?;
+    Ok(xray::DeleteGroupResult {})
+}
+
+async fn put_group(state: &AppState, group: Group) -> Result<xray::GroupResult, ApiError> {
+    let store = Arc::clone(&state.store);
+    let wire = xray::WireGroup::from(&group);
+    blocking(move || store.put_group(&group)).await?;
+    Ok(xray::GroupResult { group: wire })
+}
+
+/// The stored group a request names, by `GroupName` or `GroupARN` (both
+/// given must name the same group).
+async fn find_group(state: &AppState, key: &xray::GroupKey) -> Result<Group, ApiError> {
+    if key.group_name.is_none() && key.group_arn.is_none() {
+        return Err(ApiError::invalid("GroupName or GroupARN is required"));
+    }
+    let store = Arc::clone(&state.store);
+    let groups = blocking(move || store.groups()).await?;
+    groups
+        .into_iter()
+        .find(|group| {
+            key.group_name.as_ref().is_none_or(|name| *name == group.name)
+                && key.group_arn.as_ref().is_none_or(|arn| *arn == group.arn)
+        })
+        .ok_or_else(|| {
+            let named = key.group_name.as_ref().or(key.group_arn.as_ref()).expect("one key is given");
+            ApiError::invalid(format!("group {named} not found"))
+        })
+}
+
+/// 1 to 32 letters, digits, `.`, `-` or `_`, and not X-Ray's own group.
+fn check_group_name(name: &str) -> Result<(), ApiError> {
+    let length = name.chars().count();
+    if !(1..=MAX_GROUP_NAME_CHARS).contains(&length) {
+        return Err(ApiError::invalid(format!(
+            "GroupName must be 1 to {MAX_GROUP_NAME_CHARS} characters, got {length}"
+        )));
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))) {
+        return Err(ApiError::invalid(format!(
+            "GroupName may hold only letters, digits, '.', '-' and '_', got {bad:?}"
+        )));
+    }
+    if name == RESERVED_GROUP_NAME {
+        return Err(ApiError::invalid(format!("GroupName {RESERVED_GROUP_NAME} is reserved")));
+    }
+    Ok(())
+}
+
+/// A group's filter, checked: valid, and not built on other groups (which
+/// are resolved one level deep). A blank expression is no filter.
+fn checked_filter(expression: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(expression) = expression.filter(|expression| !expression.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = filter::parse(&expression).map_err(|error| ApiError::invalid(format!("FilterExpression: {error}")))?;
+    if !parsed.group_refs().is_empty() {
+        return Err(ApiError::invalid("FilterExpression: a group's filter may not refer to a group"));
+    }
+    Ok(Some(expression))
+}
+
+/// X-Ray sends insights notifications only for groups with insights on.
+fn check_insights(group: &Group) -> Result<(), ApiError> {
+    if group.notifications_enabled && !group.insights_enabled {
+        return Err(ApiError::invalid("NotificationsEnabled requires InsightsEnabled"));
+    }
+    Ok(())
+}
+
+static GROUP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// An ARN in X-Ray's form for a new group, under a local region and
+/// account. Its last part, 26 characters of Crockford base32, is a hash of
+/// the time and a counter, so that a group recreated under the same name
+/// gets a new ARN.
+fn group_arn(name: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let sequence = GROUP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos());
+    // RandomState's keys are random per process: two servers started at the
+    // same instant still derive different ids.
+    let hasher = RandomState::new();
+    let high = hasher.hash_one((nanos, sequence, 0u8));
+    let low = hasher.hash_one((nanos, sequence, 1u8));
+    let mut bits = (u128::from(high) << 64) | u128::from(low);
+    let mut id = [0u8; 26];
+    for slot in id.iter_mut().rev() {
+        *slot = ALPHABET[(bits & 31) as usize];
+        bits >>= 5;
+    }
+    let id = std::str::from_utf8(&id).expect("the alphabet is ascii");
+    format!("arn:aws:xray:local:000000000000:group/{name}/{id}")
+}
+
 // === the rest ===
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -391,6 +612,62 @@ mod tests {
             Cursor { start_time: 1_795_416_221.584_088, id: "1-6b03e09d-0dcda7ecd820021bca1dccee".parse().unwrap() };
         assert_eq!(decode_cursor(&encode_cursor(cursor)), Some(cursor));
         assert_eq!(decode_cursor("page-2-token"), None);
+    }
+
+    fn message<T: std::fmt::Debug>(result: Result<T, ApiError>) -> String {
+        let error = result.unwrap_err();
+        assert_eq!((error.status, error.code), (StatusCode::BAD_REQUEST, "InvalidRequestException"));
+        error.message
+    }
+
+    #[test]
+    fn group_names_are_short_plain_and_not_reserved() {
+        for name in ["slow", "a", "api.v2-errors_5xx", &"x".repeat(32)] {
+            assert!(check_group_name(name).is_ok(), "{name}");
+        }
+        assert_eq!(message(check_group_name("")), "GroupName must be 1 to 32 characters, got 0");
+        assert_eq!(message(check_group_name(&"x".repeat(33))), "GroupName must be 1 to 32 characters, got 33");
+        assert_eq!(
+            message(check_group_name("slow calls")),
+            "GroupName may hold only letters, digits, '.', '-' and '_', got ' '"
+        );
+        assert_eq!(message(check_group_name("Default")), "GroupName Default is reserved");
+        assert!(check_group_name("default").is_ok());
+    }
+
+    #[test]
+    fn group_filters_are_checked_and_blank_means_none() {
+        assert_eq!(checked_filter(None).unwrap(), None);
+        assert_eq!(checked_filter(Some("  ".into())).unwrap(), None);
+        assert_eq!(checked_filter(Some("duration > 2".into())).unwrap().as_deref(), Some("duration > 2"));
+        assert!(message(checked_filter(Some("duration >".into()))).starts_with("FilterExpression: "));
+        assert_eq!(
+            message(checked_filter(Some("fault OR group.name = \"slow\"".into()))),
+            "FilterExpression: a group's filter may not refer to a group"
+        );
+    }
+
+    #[test]
+    fn notifications_need_insights() {
+        let group = |insights_enabled, notifications_enabled| Group {
+            name: "slow".into(),
+            arn: group_arn("slow"),
+            filter_expression: None,
+            insights_enabled,
+            notifications_enabled,
+        };
+        assert!(check_insights(&group(true, true)).is_ok());
+        assert!(check_insights(&group(false, false)).is_ok());
+        assert_eq!(message(check_insights(&group(false, true))), "NotificationsEnabled requires InsightsEnabled");
+    }
+
+    #[test]
+    fn group_arns_have_xrays_form_and_differ() {
+        let arn = group_arn("slow");
+        let id = arn.strip_prefix("arn:aws:xray:local:000000000000:group/slow/").expect(&arn);
+        assert_eq!(id.len(), 26, "{arn}");
+        assert!(id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()), "{arn}");
+        assert_ne!(group_arn("slow"), group_arn("slow"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Baton's listeners. One address serves both of the X-Ray daemon's
 //! protocols: UDP datagrams of segment documents, and HTTP on TCP for the
 //! X-Ray REST API (`PutTraceSegments`, `BatchGetTraces`,
-//! `GetTraceSummaries`) and `/metrics`.
+//! `GetTraceSummaries`, and the group operations) and `/metrics`.
 //!
 //! Every document, whatever its source, takes one path: decode, validate
 //! ([`baton_model::Document::parse`]), then the store [`Writer`].
@@ -69,7 +69,12 @@ impl Server {
             let local_addr = tcp.local_addr().map_err(Error::Io)?;
             match bind_udp(local_addr) {
                 Ok(udp) => {
-                    let state = http::AppState { store, writer, metrics: Arc::new(Metrics::default()) };
+                    let state = http::AppState {
+                        store,
+                        writer,
+                        metrics: Arc::new(Metrics::default()),
+                        group_changes: Arc::default(),
+                    };
                     return Ok(Server { udp, tcp, local_addr, state });
                 }
                 Err(source) => last_error = Some(Error::Bind { protocol: "udp", addr: local_addr, source }),

@@ -6,6 +6,7 @@ use std::fmt;
 
 use baton_model::{AnnotationValue, HttpFacts, time};
 use baton_query::{ServiceId, TraceSummary};
+use baton_store::Group;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -290,6 +291,93 @@ impl From<&TraceSummary> for WireTraceSummary {
             entry_point: summary.entry_point.as_ref().map(service_id),
             revision: summary.revision,
             matched_event_time: summary.start_time,
+        }
+    }
+}
+
+/// botocore's `InsightsConfiguration`: both members are nullable, so that an
+/// update can leave either out.
+#[derive(Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct InsightsConfiguration {
+    pub(crate) insights_enabled: Option<bool>,
+    pub(crate) notifications_enabled: Option<bool>,
+}
+
+// `Tags` is taken by X-Ray but not kept by Baton, which has no tagging
+// operations; serde skips it with the other unknown members.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CreateGroupRequest {
+    pub(crate) group_name: String,
+    pub(crate) filter_expression: Option<String>,
+    pub(crate) insights_configuration: Option<InsightsConfiguration>,
+}
+
+/// The request of `GetGroup` and `DeleteGroup`: either key names the group.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GroupKey {
+    pub(crate) group_name: Option<String>,
+    #[serde(rename = "GroupARN")]
+    pub(crate) group_arn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UpdateGroupRequest {
+    #[serde(flatten)]
+    pub(crate) key: GroupKey,
+    pub(crate) filter_expression: Option<String>,
+    pub(crate) insights_configuration: Option<InsightsConfiguration>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GetGroupsRequest {
+    pub(crate) next_token: Option<String>,
+}
+
+/// The answer of `CreateGroup`, `GetGroup` and `UpdateGroup`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GroupResult {
+    pub(crate) group: WireGroup,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GetGroupsResult {
+    pub(crate) groups: Vec<WireGroup>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct DeleteGroupResult {}
+
+/// botocore's `Group`, and its `GroupSummary`, which has the same members.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct WireGroup {
+    group_name: String,
+    #[serde(rename = "GroupARN")]
+    group_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter_expression: Option<String>,
+    insights_configuration: InsightsConfiguration,
+}
+
+impl From<&Group> for WireGroup {
+    fn from(group: &Group) -> Self {
+        WireGroup {
+            group_name: group.name.clone(),
+            group_arn: group.arn.clone(),
+            filter_expression: group.filter_expression.clone(),
+            insights_configuration: InsightsConfiguration {
+                insights_enabled: Some(group.insights_enabled),
+                notifications_enabled: Some(group.notifications_enabled),
+            },
         }
     }
 }

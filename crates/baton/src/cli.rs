@@ -72,6 +72,9 @@ pub(crate) struct TracesArgs {
     /// The most traces to list.
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
+    /// Only traces matching this X-Ray filter expression, e.g. 'duration > 2 AND service("api")'.
+    #[arg(long)]
+    pub(crate) filter: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use baton_model::time;
+use baton_query::filter;
 use serde_json::{Value, json};
 
 use crate::cli::{TraceArgs, TracesArgs, parse_duration};
@@ -31,6 +32,15 @@ fn call(endpoint: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
 }
 
 pub(crate) fn list_traces(args: &TracesArgs) -> anyhow::Result<ExitCode> {
+    // Checked here first, so that a typo gets a caret under it rather than
+    // the server's one-line message.
+    if let Some(expression) = &args.filter
+        && let Err(error) = filter::parse(expression)
+    {
+        eprintln!("error: {error}\n{}", error.caret(expression));
+        // 2: a usage error, as clap's (see main.rs).
+        return Ok(ExitCode::from(2));
+    }
     let since = parse_duration(&args.since).context("--since")?;
     let end = time::now();
     let start = end - since.as_secs_f64();
@@ -38,6 +48,9 @@ pub(crate) fn list_traces(args: &TracesArgs) -> anyhow::Result<ExitCode> {
     let mut next_token: Option<String> = None;
     while summaries.len() < args.limit {
         let mut request = json!({ "StartTime": start, "EndTime": end });
+        if let Some(expression) = &args.filter {
+            request["FilterExpression"] = json!(expression);
+        }
         if let Some(token) = &next_token {
             request["NextToken"] = json!(token);
         }
