@@ -22,6 +22,7 @@ use crate::{ServiceId, TraceSummary, Visit};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matcher {
     expr: Expr,
+    required: Vec<String>,
 }
 
 impl Matcher {
@@ -32,7 +33,20 @@ impl Matcher {
     /// computed yet.
     pub fn new(expr: Expr) -> Result<Matcher, FilterError> {
         unsupported(&expr)?;
-        Ok(Matcher { expr })
+        let mut required = Vec::new();
+        required_strings(&expr, &mut required);
+        required.retain(|text| !text.is_empty());
+        required.sort();
+        required.dedup();
+        Ok(Matcher { expr, required })
+    }
+
+    /// Strings every matching summary holds somewhere, verbatim: an
+    /// annotation key or value, a service name, a URL part the expression
+    /// requires. A store that keeps strings verbatim can skip a summary
+    /// lacking one without decoding it.
+    pub fn required_strings(&self) -> &[String] {
+        &self.required
     }
 
     /// Whether the trace matches.
@@ -55,6 +69,42 @@ fn unsupported(expr: &Expr) -> Result<(), FilterError> {
         }
         _ => Ok(()),
     }
+}
+
+/// Collects strings that must appear in any summary `expr` matches: only
+/// from terms every match must satisfy (operands of AND, not under `!` or
+/// OR), and only values a match must hold whole or in part.
+fn required_strings(expr: &Expr, out: &mut Vec<String>) {
+    match &expr.kind {
+        ExprKind::And(operands) => operands.iter().for_each(|operand| required_strings(operand, out)),
+        ExprKind::String {
+            op: StringOp::Eq | StringOp::Contains | StringOp::BeginsWith | StringOp::EndsWith,
+            value,
+            ..
+        } => {
+            out.push(value.clone());
+        }
+        ExprKind::Annotation { key, test } => {
+            out.push(key.clone());
+            if let AnnotationTest::String {
+                op: StringOp::Eq | StringOp::Contains | StringOp::BeginsWith | StringOp::EndsWith,
+                value,
+            } = test
+            {
+                out.push(value.clone());
+            }
+        }
+        ExprKind::Service { service, .. } => out.extend(selector_strings(service)),
+        ExprKind::Edge { source, destination, .. } => {
+            out.extend(selector_strings(source));
+            out.extend(selector_strings(destination));
+        }
+        _ => {}
+    }
+}
+
+fn selector_strings(selector: &ServiceSelector) -> impl Iterator<Item = String> + '_ {
+    [&selector.name, &selector.kind, &selector.account_id].into_iter().flatten().cloned()
 }
 
 /// Evaluates `expr` on the trace, or on one visit of it inside braces.

@@ -682,6 +682,7 @@ pub(crate) fn remove_before_drops_old_days_only(harness: &mut dyn Harness) {
 pub(crate) fn filtered_summaries_page_through_every_match_once(harness: &mut dyn Harness) {
     let now = time::now();
     let mut expected: Vec<(f64, TraceId)> = Vec::new();
+    let mut in_batch_one: Vec<(f64, TraceId)> = Vec::new();
     for (days, count) in [(-1i64, 2500), (0, 3000)] {
         let batch: Vec<Document> = (0..count)
             .map(|n| {
@@ -691,24 +692,34 @@ pub(crate) fn filtered_summaries_page_through_every_match_once(harness: &mut dyn
                 if fault {
                     expected.push((start, trace));
                 }
+                if n % 3 == 1 {
+                    in_batch_one.push((start, trace));
+                }
                 parse(&format!(
-                    r#"{{"name":"svc","id":"{:016x}","trace_id":"{trace}","start_time":{start},"end_time":{},"fault":{fault}}}"#,
+                    r#"{{"name":"svc","id":"{:016x}","trace_id":"{trace}","start_time":{start},"end_time":{},"fault":{fault},"annotations":{{"batch":"b{}"}}}}"#,
                     n + 1,
-                    start + 0.5
+                    start + 0.5,
+                    n % 3
                 ))
             })
             .collect();
         harness.write_on_day(days, &batch).expect("write");
     }
-    expected.sort_by(|left, right| right.0.total_cmp(&left.0).then(right.1.cmp(&left.1)));
-    let filter = baton_query::Matcher::new(baton_query::filter::parse("fault").expect("parses")).expect("supported");
-    for limit in [1, 7, 100, 1000] {
-        let query = SummaryQuery { filter: Some(filter.clone()), ..query(TimeRange::Event, now - 7200.0, now, limit) };
-        let (found, _) = collect_pages(harness.store(), query);
-        let found: Vec<(f64, TraceId)> = found.iter().map(|summary| (summary.start_time, summary.id)).collect();
-        assert_eq!(found.len(), expected.len(), "limit {limit}");
-        assert!(found == expected, "limit {limit}: the matches differ or are out of order");
+    let matcher = |expression: &str| {
+        baton_query::Matcher::new(baton_query::filter::parse(expression).expect("parses")).expect("supported")
+    };
+    for (expression, expected) in [("fault", &mut expected), (r#"annotation.batch = "b1""#, &mut in_batch_one)] {
+        expected.sort_by(|left, right| right.0.total_cmp(&left.0).then(right.1.cmp(&left.1)));
+        for limit in [1, 7, 100, 1000] {
+            let query =
+                SummaryQuery { filter: Some(matcher(expression)), ..query(TimeRange::Event, now - 7200.0, now, limit) };
+            let (found, _) = collect_pages(harness.store(), query);
+            let found: Vec<(f64, TraceId)> = found.iter().map(|summary| (summary.start_time, summary.id)).collect();
+            assert_eq!(found.len(), expected.len(), "{expression}, limit {limit}");
+            assert!(found == *expected, "{expression}, limit {limit}: the matches differ or are out of order");
+        }
     }
+    let filter = matcher("fault");
     let first = harness
         .store()
         .summaries(&SummaryQuery { filter: Some(filter), ..query(TimeRange::Event, now - 7200.0, now, 5) })

@@ -682,6 +682,12 @@ impl Store for SqliteStore {
         // Rows are read in chunks from every partition and merged; a
         // filtered query reads ever larger chunks, as most rows may not match.
         let mut chunk = query.limit.saturating_add(1);
+        let finders: Vec<memchr::memmem::Finder<'_>> = query
+            .filter
+            .iter()
+            .flat_map(|filter| filter.required_strings())
+            .map(|needle| memchr::memmem::Finder::new(needle.as_bytes()))
+            .collect();
         self.with_reader(|connection| {
             let mut matched: Vec<(Key, TraceSummary)> = Vec::new();
             let mut scanned = 0u64;
@@ -707,6 +713,11 @@ impl Store for SqliteStore {
                     }
                     scanned += 1;
                     position = key;
+                    // Postcard keeps strings verbatim: a summary without one
+                    // the filter requires cannot match, and is not decoded.
+                    if !finders.iter().all(|finder| finder.find(&encoded).is_some()) {
+                        continue;
+                    }
                     let summary = postcard::from_bytes::<TraceSummary>(&encoded)
                         .map_err(|error| Error::Corrupt(error.to_string()))?;
                     if query.filter.as_ref().is_none_or(|filter| filter.matches(&summary)) {

@@ -137,3 +137,33 @@ fn root_causes_and_unresolved_groups_are_refused_with_a_position() {
         assert_eq!(error.position(), position, "{expression}: {error}");
     }
 }
+
+#[test]
+fn required_strings_come_only_from_terms_every_match_satisfies() {
+    let required = |expression: &str| {
+        Matcher::new(filter::parse(expression).expect("parses")).expect("supported").required_strings().to_vec()
+    };
+    assert_eq!(
+        required(r#"annotation.gameid = "817DL6VO" AND service("api") { fault } http.url CONTAINS "/v2/""#),
+        ["/v2/", "817DL6VO", "api", "gameid"]
+    );
+    assert_eq!(
+        required(r#"edge("a", id(type: "AWS::S3::Bucket")) annotation.age > 3"#),
+        ["AWS::S3::Bucket", "a", "age"]
+    );
+    for nothing in
+        [r#"!annotation.gameid"#, r#"user = "a" OR user = "b""#, r#"user != "a""#, r#"user CONTAINS """#, "ok"]
+    {
+        assert!(required(nothing).is_empty(), "{nothing}");
+    }
+    // The strings are necessary: every trace of the dataset that matches holds each of them.
+    for (expression, _) in [(r#"annotation.gameid = "817DL6VO""#, ()), (r#"service("DynamoDB") { fault }"#, ())] {
+        let matcher = Matcher::new(filter::parse(expression).expect("parses")).expect("supported");
+        for (name, summary) in dataset().into_iter().filter(|(_, summary)| matcher.matches(summary)) {
+            let text = format!("{summary:?}");
+            for needed in matcher.required_strings() {
+                assert!(text.contains(needed.as_str()), "{name} matches {expression} without {needed}");
+            }
+        }
+    }
+}
