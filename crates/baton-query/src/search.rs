@@ -131,13 +131,19 @@ fn eval(expr: &Expr, summary: &TraceSummary, visit: Option<&Visit>) -> bool {
             actual.is_some_and(|actual| compare_number(actual, *op, *value))
         }
         ExprKind::String { keyword, op, value } => {
-            let mut candidates = strings(*keyword, summary, visit);
-            match op {
-                StringOp::Ne => candidates.next().is_some() && !strings(*keyword, summary, visit).any(|s| s == value),
-                _ => candidates.any(|candidate| compare_string(candidate, *op, value)),
+            if *op == StringOp::Ne {
+                let (mut seen, mut equal) = (false, false);
+                any_string(*keyword, summary, visit, |candidate| {
+                    seen = true;
+                    equal = candidate == value;
+                    equal
+                });
+                seen && !equal
+            } else {
+                any_string(*keyword, summary, visit, |candidate| compare_string(candidate, *op, value))
             }
         }
-        ExprKind::IsSet(keyword) => strings(*keyword, summary, visit).next().is_some(),
+        ExprKind::IsSet(keyword) => any_string(*keyword, summary, visit, |_| true),
         ExprKind::Annotation { key, test } => annotation(summary, visit, key, test),
         ExprKind::Service { service, filter } => summary.visits.iter().any(|candidate| {
             selects(service, summary, candidate.service)
@@ -217,41 +223,39 @@ fn recorded_by(visit: Option<&Visit>, services: &[ServiceId], summary: &TraceSum
     visit.is_none_or(|visit| service_at(summary, visit.service).is_some_and(|service| services.contains(service)))
 }
 
-/// The values a string keyword has: one or none for a visit or the entry
-/// document, any number for the trace's lists.
-fn strings<'a>(
+/// Whether `test` holds for some value of a string keyword: one or none for
+/// a visit or the entry document, any number for the trace's lists. Runs on
+/// every summary a scan examines, so it allocates nothing.
+fn any_string(
     keyword: StringKeyword,
-    summary: &'a TraceSummary,
-    visit: Option<&'a Visit>,
-) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+    summary: &TraceSummary,
+    visit: Option<&Visit>,
+    mut test: impl FnMut(&str) -> bool,
+) -> bool {
     let http = http_of(summary, visit);
-    let one = |value: Option<&'a String>| -> Box<dyn Iterator<Item = &'a str> + 'a> {
-        Box::new(value.map(String::as_str).into_iter())
-    };
-    let services: Box<dyn Iterator<Item = &'a ServiceId> + 'a> = match visit {
-        Some(visit) => Box::new(service_at(summary, visit.service).into_iter()),
-        None => Box::new(summary.service_ids.iter()),
+    let mut one = |value: Option<&String>| value.is_some_and(|value| test(value));
+    let services = match visit {
+        Some(visit) => service_at(summary, visit.service).map_or(&[][..], std::slice::from_ref),
+        None => &summary.service_ids[..],
     };
     match keyword {
         StringKeyword::HttpUrl => one(http.and_then(|http| http.url.as_ref())),
         StringKeyword::HttpMethod => one(http.and_then(|http| http.method.as_ref())),
         StringKeyword::HttpUserAgent => one(http.and_then(|http| http.user_agent.as_ref())),
         StringKeyword::HttpClientIp => one(http.and_then(|http| http.client_ip.as_ref())),
-        StringKeyword::User => Box::new(
-            summary
-                .users
-                .iter()
-                .filter(move |user| recorded_by(visit, &user.service_ids, summary))
-                .map(|user| user.name.as_str()),
-        ),
-        StringKeyword::Name => Box::new(services.map(|service| service.name.as_str())),
-        StringKeyword::Type => Box::new(services.filter_map(|service| service.kind.as_deref())),
-        StringKeyword::AccountId => Box::new(services.filter_map(|service| service.account_id.as_deref())),
-        StringKeyword::AvailabilityZone => Box::new(summary.availability_zones.iter().map(String::as_str)),
-        StringKeyword::InstanceId => Box::new(summary.instance_ids.iter().map(String::as_str)),
-        StringKeyword::ResourceArn => Box::new(summary.resource_arns.iter().map(String::as_str)),
+        StringKeyword::User => summary
+            .users
+            .iter()
+            .filter(|user| recorded_by(visit, &user.service_ids, summary))
+            .any(|user| test(&user.name)),
+        StringKeyword::Name => services.iter().any(|service| test(&service.name)),
+        StringKeyword::Type => services.iter().filter_map(|service| service.kind.as_deref()).any(test),
+        StringKeyword::AccountId => services.iter().filter_map(|service| service.account_id.as_deref()).any(test),
+        StringKeyword::AvailabilityZone => summary.availability_zones.iter().any(|zone| test(zone)),
+        StringKeyword::InstanceId => summary.instance_ids.iter().any(|id| test(id)),
+        StringKeyword::ResourceArn => summary.resource_arns.iter().any(|arn| test(arn)),
         // Exception messages belong to root causes, which are not computed.
-        StringKeyword::Message => Box::new(std::iter::empty()),
+        StringKeyword::Message => false,
     }
 }
 
@@ -278,30 +282,38 @@ fn annotation(summary: &TraceSummary, visit: Option<&Visit>, key: &str, test: &A
             }
         }
         AnnotationTest::Number { op, value } => {
-            let mut numbers: Vec<f64> = values
-                .filter_map(|actual| match actual {
-                    AnnotationValue::Number(number) => Some(*number),
-                    _ => None,
-                })
-                .collect();
+            let mut numbers = values.filter_map(|actual| match actual {
+                AnnotationValue::Number(number) => Some(*number),
+                _ => None,
+            });
             match op {
-                NumberOp::Ne => !numbers.is_empty() && !numbers.contains(value),
-                _ => numbers.drain(..).any(|actual| compare_number(actual, *op, *value)),
+                NumberOp::Ne => none_equal(numbers, |actual| actual == *value),
+                _ => numbers.any(|actual| compare_number(actual, *op, *value)),
             }
         }
         AnnotationTest::String { op, value } => {
-            let texts: Vec<&str> = values
-                .filter_map(|actual| match actual {
-                    AnnotationValue::String(text) => Some(text.as_str()),
-                    _ => None,
-                })
-                .collect();
+            let mut texts = values.filter_map(|actual| match actual {
+                AnnotationValue::String(text) => Some(text.as_str()),
+                _ => None,
+            });
             match op {
-                StringOp::Ne => !texts.is_empty() && !texts.contains(&value.as_str()),
-                _ => texts.iter().any(|actual| compare_string(actual, *op, value)),
+                StringOp::Ne => none_equal(texts, |actual| actual == value),
+                _ => texts.any(|actual| compare_string(actual, *op, value)),
             }
         }
     }
+}
+
+/// `!=` on a set of values: some value is set, and none equals.
+fn none_equal<T>(values: impl Iterator<Item = T>, mut equals: impl FnMut(T) -> bool) -> bool {
+    let mut seen = false;
+    for value in values {
+        if equals(value) {
+            return false;
+        }
+        seen = true;
+    }
+    seen
 }
 
 /// Whether the service at `index` is one `selector` names.
