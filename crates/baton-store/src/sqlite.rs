@@ -159,6 +159,20 @@ struct WriteSide {
     durability: Durability,
 }
 
+impl WriteSide {
+    /// Makes the next commits as durable as `durability`: in WAL mode FULL
+    /// syncs the log at every commit; NORMAL leaves that to the checkpoint
+    /// thread.
+    fn set_durability(&mut self, durability: Durability) -> Result<(), Error> {
+        if self.durability != durability {
+            let level = if durability == Durability::Synced { "FULL" } else { "NORMAL" };
+            self.connection.pragma_update(None, "synchronous", level)?;
+            self.durability = durability;
+        }
+        Ok(())
+    }
+}
+
 /// The SQL of one partition's hot statements, built once.
 struct PartitionStatements {
     insert_places: String,
@@ -522,14 +536,8 @@ impl Store for SqliteStore {
         let mut side = self.writer.lock().expect("writer poisoned");
         // Read under the lock, so that a concurrent remove_before is seen.
         let mut known = self.partitions();
-        let WriteSide { connection, logs, cache, statements, durability: current } = &mut *side;
-        if *current != durability {
-            // In WAL mode FULL syncs the log at every commit; NORMAL leaves
-            // that to the checkpoint thread.
-            let level = if durability == Durability::Synced { "FULL" } else { "NORMAL" };
-            connection.execute_batch(&format!("PRAGMA synchronous = {level}"))?;
-            *current = durability;
-        }
+        side.set_durability(durability)?;
+        let WriteSide { connection, logs, cache, statements, .. } = &mut *side;
         cache.make_room();
         // IMMEDIATE takes the write lock up front, waiting out a checkpoint
         // restart; a deferred transaction would start as a read and fail to
@@ -751,10 +759,7 @@ impl Store for SqliteStore {
 
     fn put_group(&self, group: &Group) -> Result<(), Error> {
         let mut side = self.writer.lock().expect("writer poisoned");
-        if side.durability != Durability::Synced {
-            side.connection.pragma_update(None, "synchronous", "FULL")?;
-            side.durability = Durability::Synced;
-        }
+        side.set_durability(Durability::Synced)?;
         let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         transaction.execute(
             "INSERT OR REPLACE INTO groups (name, arn, filter_expression, insights_enabled, notifications_enabled)
@@ -793,10 +798,7 @@ impl Store for SqliteStore {
 
     fn remove_group(&self, name: &str) -> Result<bool, Error> {
         let mut side = self.writer.lock().expect("writer poisoned");
-        if side.durability != Durability::Synced {
-            side.connection.pragma_update(None, "synchronous", "FULL")?;
-            side.durability = Durability::Synced;
-        }
+        side.set_durability(Durability::Synced)?;
         let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let removed = transaction.execute("DELETE FROM groups WHERE name = ?1", params![name])?;
         transaction.commit()?;
