@@ -15,6 +15,7 @@
 //! ```
 
 pub mod filter;
+pub mod index;
 mod search;
 mod summary;
 

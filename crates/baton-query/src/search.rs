@@ -53,6 +53,10 @@ impl Matcher {
     pub fn matches(&self, summary: &TraceSummary) -> bool {
         eval(&self.expr, summary, None)
     }
+
+    pub(crate) fn expr(&self) -> &Expr {
+        &self.expr
+    }
 }
 
 fn unsupported(expr: &Expr) -> Result<(), FilterError> {
@@ -325,4 +329,4 @@ fn selects(selector: &ServiceSelector, summary: &TraceSummary, index: u32) -> bo
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -56,6 +56,7 @@ macro_rules! suite {
             summaries_page_newest_first,
             summaries_select_by_event_or_trace_id_time,
             filtered_summaries_page_through_every_match_once,
+            filtered_summaries_equal_the_filter_on_every_summary,
             writes_are_durable,
             readers_see_whole_batches,
             remove_before_drops_old_days_only,
@@ -725,6 +726,118 @@ pub(crate) fn filtered_summaries_page_through_every_match_once(harness: &mut dyn
         .summaries(&SummaryQuery { filter: Some(filter), ..query(TimeRange::Event, now - 7200.0, now, 5) })
         .expect("summaries");
     assert!(first.scanned >= 5 && first.scanned < 5500, "scanned {} rows for the first 5 matches", first.scanned);
+}
+
+/// A filtered query finds exactly the traces whose current summary the
+/// filter matches, in page order, whatever the documents' arrival: traces
+/// whose start moves to an earlier minute, that lose a flag, that grow in
+/// later batches, over reopenings.
+pub(crate) fn filtered_summaries_equal_the_filter_on_every_summary(harness: &mut dyn Harness) {
+    let now = time::now();
+    // xorshift: the same dataset on every run.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut random = |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    let mut batches: Vec<Vec<Document>> = vec![Vec::new(); 5];
+    for n in 0..400u64 {
+        let base = now - 7000.0 + random(6900) as f64 + random(1000) as f64 / 1000.0;
+        let trace = trace_id(epoch_of(base));
+        let call = 0x5000 + n;
+        let user = match random(4) {
+            0 => String::new(),
+            user => format!(r#","user":"u-{user}""#),
+        };
+        let status =
+            ["", r#","fault":true"#, r#","error":true"#, r#","error":true,"throttle":true"#][random(4) as usize];
+        let (customer, number, vip) = (random(10), random(4), random(2) == 0);
+        let root = |in_progress: bool| {
+            let end =
+                if in_progress { r#""in_progress":true"#.to_owned() } else { format!(r#""end_time":{}"#, base + 1.5) };
+            format!(
+                r#"{{"name":"svc-a","id":"{:016x}","trace_id":"{trace}","start_time":{base},{end}{}{user},"annotations":{{"customer":"c-{}","n":{},"vip":{}}},"subsegments":[{{"name":"svc-b","id":"{call:016x}","namespace":"remote","start_time":{},"end_time":{}}}]}}"#,
+                0x1000 + n,
+                if in_progress { r#","fault":true"# } else { status },
+                customer,
+                number,
+                vip,
+                base + 0.1,
+                base + 1.0
+            )
+        };
+        let first = random(3) as usize;
+        if random(4) == 0 {
+            // An in-progress version with a fault the complete one lacks.
+            batches[first].push(parse(&root(true)));
+        }
+        batches[first + random(2) as usize].push(parse(&root(false)));
+        if random(3) != 0 {
+            // The callee's own segment; sometimes it started a minute or two
+            // before the caller (clock skew), moving the trace's start.
+            let start = if random(3) == 0 { base - 30.0 - random(90) as f64 } else { base + 0.2 };
+            let flag = ["", r#","fault":true"#, r#","error":true"#][random(3) as usize];
+            batches[first + random(2) as usize + 1].push(parse(&format!(
+                r#"{{"name":"svc-b","id":"{:016x}","trace_id":"{trace}","parent_id":"{call:016x}","start_time":{start},"end_time":{}{flag},"annotations":{{"customer":"c-{}"}}}}"#,
+                0x3000 + n,
+                base + 0.9,
+                random(10)
+            )));
+        }
+    }
+    let mut model = Model::default();
+    for (number, batch) in batches.iter().enumerate() {
+        write(harness.store(), &mut model, batch);
+        if number == 1 {
+            harness.reopen();
+        }
+    }
+    let expressions = [
+        r#"annotation.customer = "c-3""#,
+        "annotation.n = 2",
+        "annotation.vip = false",
+        "annotation.n > 1",
+        r#"service("svc-b") { fault }"#,
+        r#"service("svc-a") { error OR throttle }"#,
+        r#"edge("svc-a", "svc-b") { error }"#,
+        r#"edge("svc-a", "svc-b") { fault }"#,
+        "fault",
+        r#"user = "u-1""#,
+        r#"user = "u-1" OR annotation.customer = "c-3""#,
+        r#"fault AND annotation.customer = "c-4""#,
+        r#"service("svc-b") { error } AND annotation.vip = true"#,
+        "!fault",
+        "duration > 1.6",
+    ];
+    let ids = model.ids();
+    for expression in expressions {
+        let matcher =
+            baton_query::Matcher::new(baton_query::filter::parse(expression).expect("parses")).expect("supported");
+        for (start, end) in [(now - 7200.0, now), (now - 4000.0, now - 2000.0)] {
+            let mut expected: Vec<(f64, TraceId)> = ids
+                .iter()
+                .map(|id| model.summary(*id))
+                .filter(|summary| (start..=end).contains(&summary.start_time) && matcher.matches(summary))
+                .map(|summary| (summary.start_time, summary.id))
+                .collect();
+            expected.sort_by(|left, right| right.0.total_cmp(&left.0).then(right.1.cmp(&left.1)));
+            assert!(!expected.is_empty() && expected.len() < 350, "{expression} selects {}", expected.len());
+            for limit in [1, 6, 1000] {
+                let query =
+                    SummaryQuery { filter: Some(matcher.clone()), ..query(TimeRange::Event, start, end, limit) };
+                let (found, _) = collect_pages(harness.store(), query);
+                let found: Vec<(f64, TraceId)> = found.iter().map(|summary| (summary.start_time, summary.id)).collect();
+                assert!(
+                    found == expected,
+                    "{expression}, limit {limit}: {} found, {} expected",
+                    found.len(),
+                    expected.len()
+                );
+            }
+        }
+    }
 }
 
 /// Groups are durable, listed by name, replaced by name, removed by name,

@@ -30,15 +30,18 @@ use baton_model::{Document, SegmentId, SegmentInfo, TraceId, time};
 use baton_query::{TraceSummary, summarize};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use self::term_index::{BatchPostings, Indexed, Pending, RowKey};
 use crate::Error;
 use crate::store::{
     Cursor, Durability, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange,
 };
 
+mod term_index;
+
 const SECONDS_PER_DAY: f64 = 86_400.0;
 const DATABASE_FILE: &str = "baton.sqlite3";
 /// The on-disk layout; a store of another version is refused, not misread.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// The most summary rows a filtered query reads from each partition at a time.
 const FILTER_CHUNK: usize = 2048;
 
@@ -92,13 +95,7 @@ fn read_summary_rows(
     let mut found = statement.query(params![low, high, after.0, &after.1[..], limit as i64])?;
     let mut read = 0;
     while let Some(row) = found.next()? {
-        let trace: [u8; 16] = row
-            .get_ref(1)?
-            .as_blob()
-            .map_err(rusqlite::Error::from)?
-            .try_into()
-            .map_err(|_| Error::Corrupt("trace key is not 16 bytes".into()))?;
-        rows.push(((row.get(0)?, trace), row.get(2)?));
+        rows.push(((row.get(0)?, trace_column(row, 1)?), row.get(2)?));
         read += 1;
     }
     Ok(read)
@@ -118,13 +115,21 @@ pub struct SqliteOptions {
     /// The most summaries one filtered `summaries` call examines; a page
     /// that stops there is continued by its `next` cursor.
     pub scan_budget: usize,
+    /// How many term index postings the writer keeps in memory before it
+    /// writes them to disk, in bulk.
+    pub pending_postings: usize,
     /// The clock that decides a trace's partition (tests move it).
     pub clock: Arc<dyn Fn() -> f64 + Send + Sync>,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { cached_documents: 100_000, scan_budget: 250_000, clock: Arc::new(time::now) }
+        SqliteOptions {
+            cached_documents: 100_000,
+            scan_budget: 250_000,
+            pending_postings: 65_536,
+            clock: Arc::new(time::now),
+        }
     }
 }
 
@@ -135,6 +140,8 @@ pub struct SqliteStore {
     writer: Mutex<WriteSide>,
     readers: Mutex<Vec<Connection>>,
     partitions: RwLock<Vec<Partition>>,
+    /// Term index postings not flushed yet; readers see them too.
+    pending: Mutex<Pending>,
     clock: Arc<dyn Fn() -> f64 + Send + Sync>,
     scan_budget: usize,
     checkpointer: Option<JoinHandle<()>>,
@@ -233,6 +240,10 @@ impl SqliteStore {
                  trace BLOB NOT NULL PRIMARY KEY,
                  day INTEGER NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS indexed (
+                 day INTEGER PRIMARY KEY,
+                 upto INTEGER NOT NULL
+             );
              CREATE TABLE IF NOT EXISTS groups (
                  name TEXT NOT NULL PRIMARY KEY,
                  arn TEXT NOT NULL UNIQUE,
@@ -257,6 +268,8 @@ impl SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?
         };
+        let days: Vec<i64> = partitions.iter().map(|partition| partition.day).collect();
+        let pending = term_index::recover(&connection, dir, &days, options.pending_postings)?;
         let stopping = Arc::new(AtomicBool::new(false));
         let checkpointer = spawn_checkpointer(
             open_connection(&path)?,
@@ -276,6 +289,7 @@ impl SqliteStore {
             }),
             readers: Mutex::new(Vec::new()),
             partitions: RwLock::new(partitions),
+            pending: Mutex::new(pending),
             clock: options.clock,
             scan_budget: options.scan_budget,
             checkpointer: Some(checkpointer),
@@ -289,8 +303,13 @@ impl SqliteStore {
             Some(connection) => connection,
             None => {
                 let connection = open_connection(&self.path)?;
-                connection
-                    .execute_batch("PRAGMA query_only = 1; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8000;")?;
+                // Mapped, the pages of an indexed query's scattered summary
+                // lookups are read without a system call each (a fifth
+                // faster, measured).
+                connection.execute_batch(
+                    "PRAGMA query_only = 1; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -8000;
+                     PRAGMA mmap_size = 1073741824;",
+                )?;
                 connection
             }
         };
@@ -306,10 +325,31 @@ impl SqliteStore {
     fn today(&self) -> i64 {
         day_of((self.clock)())
     }
+
+    /// Writes the pending term index postings, so that the next start does
+    /// not derive them again.
+    fn flush_pending(&self) -> Result<(), Error> {
+        let mut side = self.writer.lock().expect("writer poisoned");
+        let mut pending = self.pending.lock().expect("pending postings poisoned");
+        let rows = pending.rows();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let WriteSide { connection, logs, .. } = &mut *side;
+        let watermarks = watermarks(&self.dir, logs, &rows);
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        term_index::flush(&transaction, rows, &watermarks)?;
+        transaction.commit()?;
+        pending.clear();
+        Ok(())
+    }
 }
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
+        if let Err(error) = self.flush_pending() {
+            tracing::warn!(%error, "term index postings not flushed; they are rebuilt at the next start");
+        }
         self.stopping.store(true, Ordering::Release);
         if let Some(checkpointer) = self.checkpointer.take() {
             checkpointer.thread().unpark();
@@ -380,6 +420,22 @@ fn trace_key(id: TraceId) -> [u8; 16] {
     id.to_bytes()
 }
 
+/// The trace key in column `index` of a row.
+fn trace_column(row: &rusqlite::Row<'_>, index: usize) -> Result<[u8; 16], Error> {
+    let bytes = row.get_ref(index)?.as_blob().map_err(rusqlite::Error::from)?;
+    bytes.try_into().map_err(|_| Error::Corrupt(format!("a trace key is {} bytes long", bytes.len())))
+}
+
+/// Each partition's log length before the current batch, the watermark
+/// up to which a flush of `rows` indexes it.
+fn watermarks(dir: &Path, logs: &HashMap<i64, DocumentLog>, rows: &[(RowKey, Vec<u8>)]) -> BTreeMap<i64, u64> {
+    let mut watermarks: BTreeMap<i64, u64> = logs.iter().map(|(day, log)| (*day, log.length)).collect();
+    for ((day, _, _), _) in rows {
+        watermarks.entry(*day).or_insert_with(|| log_length(dir, *day));
+    }
+    watermarks
+}
+
 /// The partitions that may hold `trace`, newest first. A trace is first
 /// received no earlier than the day before the epoch in its id, unless the
 /// sender's clock was ahead of ours or the id was not made by an X-Ray SDK:
@@ -424,13 +480,20 @@ fn create_partition(connection: &Connection, day: i64) -> Result<(), Error> {
              start REAL NOT NULL,
              summary BLOB NOT NULL
          ) WITHOUT ROWID;
-         CREATE INDEX IF NOT EXISTS {summaries}_start ON {summaries} (start, trace);"
+         CREATE INDEX IF NOT EXISTS {summaries}_start ON {summaries} (start, trace);
+         {}",
+        term_index::create_sql(day)
     ))?;
     Ok(())
 }
 
 fn log_path(dir: &Path, day: i64) -> PathBuf {
     dir.join(format!("{}.log", table("docs", day)))
+}
+
+/// The length of a partition's document log on disk (0 if it has none).
+fn log_length(dir: &Path, day: i64) -> u64 {
+    std::fs::metadata(log_path(dir, day)).map_or(0, |metadata| metadata.len())
 }
 
 /// The bytes of one place in a `places` blob: id, offset, length.
@@ -548,6 +611,12 @@ impl Store for SqliteStore {
         // Per trace: the log offset of its first document in this batch, and
         // where each of its documents went.
         let mut new_places: HashMap<TraceId, (u64, Vec<u8>)> = HashMap::new();
+        let mut postings = BatchPostings::default();
+        let mut flushing = {
+            let pending = self.pending.lock().expect("pending postings poisoned");
+            pending.is_full().then(|| pending.rows())
+        };
+        let mut flushed = false;
         let result = (|| -> Result<(), Error> {
             for document in batch {
                 let trace = document.info.trace_id;
@@ -596,6 +665,10 @@ impl Store for SqliteStore {
             for trace in &touched {
                 let entry = cache.get_mut(*trace).expect("cached above");
                 let summary = summarize(&entry.documents);
+                // A trace with no document stored by this batch keeps its summary.
+                if new_places.contains_key(trace) {
+                    postings.add(entry.day, trace_key(*trace), &summary, &mut entry.indexed);
+                }
                 let encoded = postcard::to_stdvec(&summary).map_err(|error| Error::Corrupt(error.to_string()))?;
                 let sql = statements.entry(entry.day).or_insert_with(|| PartitionStatements::new(entry.day));
                 let mut statement = transaction.prepare_cached(&sql.upsert_summary)?;
@@ -606,6 +679,12 @@ impl Store for SqliteStore {
                 partition.max_start = partition.max_start.max(summary.start_time);
                 partition.min_epoch = partition.min_epoch.min(epoch);
                 partition.max_epoch = partition.max_epoch.max(epoch);
+            }
+            if let Some(rows) = flushing.take() {
+                // Every batch before this one is flushed.
+                let watermarks = watermarks(&self.dir, logs, &rows);
+                term_index::flush(&transaction, rows, &watermarks)?;
+                flushed = true;
             }
             let mut statement = transaction.prepare_cached(
                 "INSERT INTO partitions (day, min_start, max_start, min_epoch, max_epoch) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -631,6 +710,12 @@ impl Store for SqliteStore {
         })();
         match result.and_then(|()| transaction.commit().map_err(Error::from)) {
             Ok(()) => {
+                let mut pending = self.pending.lock().expect("pending postings poisoned");
+                if flushed {
+                    pending.clear();
+                }
+                pending.merge(postings);
+                drop(pending);
                 *self.partitions.write().expect("partition list poisoned") =
                     known.into_iter().filter(|partition| partition.min_start.is_finite()).collect();
                 Ok(())
@@ -696,6 +781,27 @@ impl Store for SqliteStore {
             .flat_map(|filter| filter.required_strings())
             .map(|needle| memchr::memmem::Finder::new(needle.as_bytes()))
             .collect();
+        let plan = query.filter.as_ref().filter(|_| query.time_range == TimeRange::Event).and_then(|filter| {
+            let plan = filter.plan()?;
+            Some((filter, plan))
+        });
+        if let Some((filter, plan)) = plan {
+            return self.with_reader(|connection| {
+                // One read transaction for the page's many lookups: each
+                // statement would otherwise take and drop the read locks.
+                let transaction = connection.unchecked_transaction()?;
+                let page = term_index::summaries(
+                    &transaction,
+                    (&partitions, &self.pending),
+                    query,
+                    (filter, &plan),
+                    &finders,
+                    self.scan_budget,
+                )?;
+                transaction.commit()?;
+                Ok(page)
+            });
+        }
         self.with_reader(|connection| {
             let mut matched: Vec<(Key, TraceSummary)> = Vec::new();
             let mut scanned = 0u64;
@@ -819,15 +925,18 @@ impl Store for SqliteStore {
         let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for day in &expired {
             transaction.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DELETE FROM partitions WHERE day = {day};
-                 DELETE FROM strays WHERE day = {day};",
+                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};
+                 DELETE FROM partitions WHERE day = {day}; DELETE FROM strays WHERE day = {day};
+                 DELETE FROM indexed WHERE day = {day};",
                 table("seg", *day),
-                table("sum", *day)
+                table("sum", *day),
+                table("idx", *day)
             ))?;
         }
         transaction.commit()?;
         side.connection.execute_batch("PRAGMA incremental_vacuum;")?;
         side.cache.forget_days(&expired);
+        self.pending.lock().expect("pending postings poisoned").forget_days(&expired);
         for day in &expired {
             side.logs.remove(day);
             match std::fs::remove_file(log_path(&self.dir, *day)) {
@@ -876,6 +985,8 @@ struct CachedTrace {
     day: i64,
     documents: Vec<SegmentInfo>,
     touched: u64,
+    /// What the term index holds of the trace, when known.
+    indexed: Option<Indexed>,
 }
 
 impl CachedTrace {
@@ -915,7 +1026,9 @@ impl TraceCache {
     fn insert(&mut self, trace: TraceId, day: i64, documents: Vec<SegmentInfo>) {
         self.clock += 1;
         self.documents += documents.len();
-        if let Some(replaced) = self.traces.insert(trace, CachedTrace { day, documents, touched: self.clock }) {
+        if let Some(replaced) =
+            self.traces.insert(trace, CachedTrace { day, documents, touched: self.clock, indexed: None })
+        {
             self.documents -= replaced.documents.len();
         }
     }
@@ -975,6 +1088,7 @@ mod tests {
 
     use super::*;
     use crate::conformance::{self, Harness};
+    use baton_query::{Matcher, filter};
 
     /// A store in a temporary directory, with a clock tests can move by days.
     struct SqliteHarness {
@@ -1061,7 +1175,9 @@ mod tests {
 
         if let Some(dir) = std::env::var_os(KILL_9_DIR) {
             // The child: write batches, both durabilities, until killed.
-            let store = SqliteStore::open(Path::new(&dir)).expect("open");
+            // Term index postings both flushed and pending when killed.
+            let options = SqliteOptions { pending_postings: 10, ..SqliteOptions::default() };
+            let store = SqliteStore::open_with(Path::new(&dir), options).expect("open");
             let started = std::time::Instant::now();
             for number in 0..100_000 {
                 let durability = if number % 2 == 0 { Durability::Synced } else { Durability::Buffered };
@@ -1116,6 +1232,25 @@ mod tests {
         });
         let summary = page.expect("summaries").summaries.into_iter().find(|summary| summary.id == shared);
         assert_eq!(summary, Some(summarize(&infos)), "the summary matches the surviving documents");
+        // The term index lost its pending postings, and has them again.
+        let filtered = |expression: &str| {
+            let filter = Matcher::new(filter::parse(expression).expect("parses")).expect("supported");
+            let query = SummaryQuery {
+                start: 0.0,
+                end: time::now() + 60.0,
+                time_range: TimeRange::Event,
+                after: None,
+                limit: 100_000,
+                filter: Some(filter),
+            };
+            let mut ids: Vec<TraceId> =
+                store.summaries(&query).expect("summaries").summaries.iter().map(|s| s.id).collect();
+            ids.sort();
+            ids
+        };
+        let indexed = filtered(r#"service("b")"#);
+        assert_eq!(indexed.len(), found.len(), "the index finds every trace of a batch");
+        assert_eq!(indexed, filtered(r#"!!service("b")"#), "the index and a scan agree");
     }
 
     fn document(trace: &str, id: u64, now: f64) -> Document {
@@ -1204,9 +1339,11 @@ mod tests {
         conformance::suite!(@checks SqliteHarness::boxed(SqliteOptions {
                 cached_documents: 2,
                 scan_budget: 300,
+                pending_postings: 7,
                 ..SqliteOptions::default()
             });
             filtered_summaries_page_through_every_match_once,
+            filtered_summaries_equal_the_filter_on_every_summary,
             one_document_per_id,
             summaries_follow_every_write,
             writes_are_durable,

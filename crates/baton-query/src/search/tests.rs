@@ -4,7 +4,7 @@ use baton_model::Document;
 use serde_json::{Value, json};
 
 /// A trace per name, each built to exercise some keywords.
-fn dataset() -> Vec<(&'static str, TraceSummary)> {
+pub(crate) fn dataset() -> Vec<(&'static str, TraceSummary)> {
     let trace = |n: u32| format!("1-6744a1b2-{n:024x}");
     let doc = |n: u32, fields: Value| -> baton_model::SegmentInfo {
         let mut base = json!({"trace_id": trace(n), "start_time": 100.0, "end_time": 101.0});
