@@ -6,11 +6,13 @@
 //! evaluating the expression exactly on those alone. A plan is necessary,
 //! not sufficient: it may select traces the expression rejects, never the
 //! reverse. Expressions with no selective necessary condition (a negation,
-//! `http.url CONTAINS …`, `responsetime > 2`) have no plan and are scanned.
+//! `http.url CONTAINS …`, `duration > 2`) have no plan and are scanned.
 
 use baton_model::AnnotationValue;
 
-use crate::filter::{AnnotationTest, BooleanKeyword, EqualityOp, Expr, ExprKind, StringKeyword, StringOp};
+use crate::filter::{
+    AnnotationTest, BooleanKeyword, EqualityOp, Expr, ExprKind, NumberKeyword, NumberOp, StringKeyword, StringOp,
+};
 use crate::{Matcher, TraceSummary};
 
 /// One indexable fact of a trace.
@@ -28,6 +30,8 @@ pub enum Term<'a> {
     TraceFlag(Flag),
     /// The trace has this user.
     User(&'a str),
+    /// The trace's response time is in this [`response_time_bucket`].
+    ResponseTime(u8),
 }
 
 /// An annotation value, borrowed.
@@ -94,6 +98,7 @@ impl Term<'_> {
                 out.push(6);
                 text(out, name);
             }
+            Term::ResponseTime(bucket) => out.extend_from_slice(&[7, bucket]),
         }
     }
 }
@@ -131,6 +136,24 @@ pub fn terms<'a>(summary: &'a TraceSummary, mut each: impl FnMut(Term<'a>)) {
     }
     for user in &summary.users {
         each(Term::User(&user.name));
+    }
+    if let Some(response_time) = summary.response_time {
+        each(Term::ResponseTime(response_time_bucket(response_time)));
+    }
+}
+
+/// The highest response-time bucket.
+const MAX_RESPONSE_TIME_BUCKET: u8 = 32;
+
+/// A response time's bucket, growing with it: 0 under a millisecond, then
+/// one per doubling (`1 + log2` of the milliseconds), the last from about
+/// 25 days on.
+pub fn response_time_bucket(seconds: f64) -> u8 {
+    let milliseconds = seconds * 1000.0;
+    if milliseconds < 1.0 || milliseconds.is_nan() {
+        0
+    } else {
+        (milliseconds.log2().floor() as u8).saturating_add(1).min(MAX_RESPONSE_TIME_BUCKET)
     }
 }
 
@@ -171,14 +194,27 @@ fn plan(expr: &Expr, in_visit: bool) -> Option<Plan<'_>> {
         ExprKind::Boolean { keyword, op, value } if !in_visit && (*op == EqualityOp::Eq) == *value => {
             flag_of(*keyword).map(|flag| Plan::Term(Term::TraceFlag(flag)))
         }
+        ExprKind::Number { keyword: NumberKeyword::ResponseTime, op, value } if !in_visit => {
+            // Buckets grow with the response time, so a bound on it bounds
+            // the bucket; a range of every bucket selects nothing.
+            let bucket = response_time_bucket(*value);
+            let buckets = match op {
+                NumberOp::Eq => bucket..=bucket,
+                NumberOp::Gt | NumberOp::Ge => bucket..=MAX_RESPONSE_TIME_BUCKET,
+                NumberOp::Lt | NumberOp::Le => 0..=bucket,
+                NumberOp::Ne => return None,
+            };
+            if buckets == (0..=MAX_RESPONSE_TIME_BUCKET) {
+                return None;
+            }
+            Some(Plan::Any(buckets.map(|bucket| Plan::Term(Term::ResponseTime(bucket))).collect()))
+        }
         ExprKind::String { keyword: StringKeyword::User, op: StringOp::Eq, value } => {
             Some(Plan::Term(Term::User(value)))
         }
         ExprKind::Annotation { key, test } => Some(Plan::Term(match test {
             AnnotationTest::String { op: StringOp::Eq, value } => Term::Annotation(key, Value::String(value)),
-            AnnotationTest::Number { op: crate::filter::NumberOp::Eq, value } => {
-                Term::Annotation(key, Value::Number(*value))
-            }
+            AnnotationTest::Number { op: NumberOp::Eq, value } => Term::Annotation(key, Value::Number(*value)),
             // `!= v` holds for a boolean value that is not `v`.
             AnnotationTest::Boolean { op, value } => {
                 Term::Annotation(key, Value::Bool((*op == EqualityOp::Eq) == *value))

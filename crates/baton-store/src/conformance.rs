@@ -754,9 +754,13 @@ pub(crate) fn filtered_summaries_equal_the_filter_on_every_summary(harness: &mut
         let status =
             ["", r#","fault":true"#, r#","error":true"#, r#","error":true,"throttle":true"#][random(4) as usize];
         let (customer, number, vip) = (random(10), random(4), random(2) == 0);
+        let response_time = [0.05, 0.4, 1.5, 3.0][random(4) as usize];
         let root = |in_progress: bool| {
-            let end =
-                if in_progress { r#""in_progress":true"#.to_owned() } else { format!(r#""end_time":{}"#, base + 1.5) };
+            let end = if in_progress {
+                r#""in_progress":true"#.to_owned()
+            } else {
+                format!(r#""end_time":{}"#, base + response_time)
+            };
             format!(
                 r#"{{"name":"svc-a","id":"{:016x}","trace_id":"{trace}","start_time":{base},{end}{}{user},"annotations":{{"customer":"c-{}","n":{},"vip":{}}},"subsegments":[{{"name":"svc-b","id":"{call:016x}","namespace":"remote","start_time":{},"end_time":{}}}]}}"#,
                 0x1000 + n,
@@ -810,6 +814,8 @@ pub(crate) fn filtered_summaries_equal_the_filter_on_every_summary(harness: &mut
         r#"service("svc-b") { error } AND annotation.vip = true"#,
         "!fault",
         "duration > 1.6",
+        "responsetime > 1",
+        "responsetime <= 0.4 AND annotation.n = 1",
     ];
     let ids = model.ids();
     for expression in expressions {

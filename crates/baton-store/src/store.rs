@@ -51,6 +51,10 @@ pub trait Store: Send + Sync + 'static {
     /// - MUST set [`SummaryPage::next`] when more summaries may follow, so
     ///   that following `next` pages visits every matching trace once, as
     ///   long as the traces' start times do not change meanwhile.
+    /// - MAY read only the traces meeting the filter's
+    ///   [`Matcher::plan`](baton_query::Matcher::plan), a condition every
+    ///   match meets; the pages MUST be those evaluating the filter on every
+    ///   summary in the range would give.
     /// - MAY, with a filter, stop after examining a bounded number of
     ///   summaries with fewer than `query.limit` (even none) and `next` set;
     ///   [`SummaryPage::scanned`] counts the summaries examined.

@@ -46,12 +46,26 @@ fn selective_terms_give_plans_and_scans_give_none() {
     );
     assert_eq!(plan(r#"user = "bob" OR fault"#), r#"Some(Any([Term(User("bob")), Term(TraceFlag(Fault))]))"#);
     assert_eq!(plan(r#"fault AND http.url CONTAINS "/x""#), "Some(Term(TraceFlag(Fault)))");
+    // Inside braces the response time is a visit's, which has no term.
+    assert_eq!(plan(r#"service("a") { responsetime > 2 }"#), r#"Some(Term(Service("a")))"#);
+    assert_eq!(plan("responsetime = 0.0005"), "Some(Any([Term(ResponseTime(0))]))");
+    assert_eq!(
+        plan("responsetime >= 1000000"),
+        "Some(Any([Term(ResponseTime(30)), Term(ResponseTime(31)), Term(ResponseTime(32))]))"
+    );
+    assert_eq!(
+        plan("responsetime < 0.002"),
+        "Some(Any([Term(ResponseTime(0)), Term(ResponseTime(1)), Term(ResponseTime(2))]))"
+    );
     for scanned in [
         r#"http.url CONTAINS "/x""#,
         "!fault",
         "fault = false",
-        "responsetime > 2",
-        r#"user = "bob" OR responsetime > 2"#,
+        "duration > 2",
+        "responsetime > 0",
+        "responsetime != 2",
+        "responsetime < 10000000000",
+        r#"user = "bob" OR duration > 2"#,
         "service() { fault }",
         r#"service(id(type: "AWS::Lambda")) { fault }"#,
         r#"!!(annotation.customer = "c-1")"#,
@@ -60,6 +74,20 @@ fn selective_terms_give_plans_and_scans_give_none() {
     ] {
         assert_eq!(plan(scanned), "None", "{scanned}");
     }
+}
+
+#[test]
+fn response_time_buckets_grow_with_the_response_time() {
+    let mut previous = 0;
+    for milliseconds in 0..100_000u32 {
+        let bucket = response_time_bucket(f64::from(milliseconds) / 1000.0 + 0.000_3);
+        assert!(bucket >= previous, "{milliseconds} ms");
+        previous = bucket;
+    }
+    assert_eq!(
+        [0.0, 0.000_999, 0.001, 0.002, 0.003_9, 0.004, 1.0, 1e12].map(response_time_bucket),
+        [0, 0, 1, 2, 2, 3, 10, 32]
+    );
 }
 
 #[test]
@@ -94,6 +122,9 @@ fn expression() -> impl Strategy<Value = String> {
         "annotation.vip = true",
         "annotation.vip != false",
         "annotation.tier",
+        "responsetime > 5",
+        "responsetime <= 1",
+        "responsetime = 6",
         r#"http.url CONTAINS "/api/""#,
         r#"service("DynamoDB") { fault }"#,
         r#"service("backend.example.com") { error AND http.status = 404 }"#,
