@@ -20,4 +20,6 @@ mod search;
 mod summary;
 
 pub use search::Matcher;
-pub use summary::{AnnotationSummary, AnnotationValueSummary, ServiceId, TraceSummary, UserSummary, Visit, summarize};
+pub use summary::{
+    AnnotationSummary, AnnotationValueSummary, CallOutcome, ServiceId, TraceSummary, UserSummary, Visit, summarize,
+};

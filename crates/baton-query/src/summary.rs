@@ -89,6 +89,34 @@ pub struct Visit {
     pub response_time: Option<f64>,
     /// The `http` block.
     pub http: Option<HttpFacts>,
+    /// The caller's view of the visit, when the caller recorded the call as
+    /// an `aws` or `remote` subsegment (the visit's parent): the service
+    /// graph's edges are timed and classed by it.
+    pub call: Option<CallOutcome>,
+}
+
+/// How a call went, seen from the caller's subsegment.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CallOutcome {
+    /// A 4xx.
+    pub error: bool,
+    /// A 5xx.
+    pub fault: bool,
+    /// A 429.
+    pub throttle: bool,
+    /// Start to end of the subsegment, seconds; `None` while in progress.
+    pub response_time: Option<f64>,
+}
+
+impl CallOutcome {
+    fn of(call: &Call) -> CallOutcome {
+        CallOutcome {
+            error: call.error,
+            fault: call.fault,
+            throttle: call.throttle,
+            response_time: call.end_time.map(|end| (end - call.start_time).max(0.0)),
+        }
+    }
 }
 
 /// One annotation key and its values in a trace.
@@ -194,7 +222,7 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
         .filter(|parent| call_index.contains_key(parent))
         .collect();
     let inferred: Vec<(&Call, &SegmentInfo)> =
-        calls.into_iter().filter(|(call, _)| !answered.contains(&call.id)).collect();
+        calls.iter().filter(|(call, _)| !answered.contains(&call.id)).copied().collect();
 
     let mut services = BTreeSet::new();
     services.extend(inferred.iter().map(|(call, _)| inferred_service(call)));
@@ -250,6 +278,10 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
             partial: info.in_progress,
             response_time: info.end_time.map(|end| (end - info.start_time).max(0.0)),
             http: info.facts.http.clone(),
+            call: info
+                .parent_id
+                .and_then(|parent| call_index.get(&parent))
+                .map(|&index| CallOutcome::of(calls[index].0)),
         })
         .collect();
     visits.extend(inferred.iter().map(|(call, info)| Visit {
@@ -263,6 +295,7 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
         partial: call.end_time.is_none(),
         response_time: call.end_time.map(|end| (end - call.start_time).max(0.0)),
         http: call.http.clone(),
+        call: Some(CallOutcome::of(call)),
     }));
 
     TraceSummary {
