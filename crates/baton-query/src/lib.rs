@@ -15,6 +15,7 @@
 //! ```
 
 pub mod filter;
+pub mod graph;
 pub mod index;
 mod search;
 mod summary;

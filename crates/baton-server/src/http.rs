@@ -1,6 +1,7 @@
 //! The HTTP side of the listener: the X-Ray REST API (every operation a
 //! `POST` with a JSON body, as botocore sends it) and `/metrics`.
 
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +15,14 @@ use axum::routing::{get, post};
 use baton_model::{Document, TraceId, assemble, time};
 use baton_query::Matcher;
 use baton_query::filter::{self, Expr, ExprKind, FilterError, GroupRef};
-use baton_store::{Cursor, Error as StoreError, Group, Store, SummaryQuery, TimeRange, Writer};
+use baton_query::graph::{self as rollups, Element, Stats, contributions};
+use baton_query::summarize;
+use baton_store::{Cursor, Error as StoreError, GraphPeriod, Group, Store, SummaryQuery, TimeRange, Writer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
+use crate::graph::{self, Selector};
 use crate::metrics::{
     ApiRequestServed, BytesReceived, DocumentRejectedError, DocumentsAccepted, DocumentsDroppedError,
     DocumentsReceived, Metrics, Protocol, RejectReason,
@@ -33,6 +37,11 @@ const MAX_BATCH_TRACE_IDS: usize = 100;
 const SUMMARIES_PER_PAGE: usize = 100;
 /// Groups per `GetGroups` page.
 const GROUPS_PER_PAGE: usize = 50;
+/// The most traces a group's service graph is computed from; a group's
+/// graph is summed from its traces, not kept as rollups.
+const MAX_GROUP_GRAPH_TRACES: u64 = 1_000_000;
+/// The most periods one `GetTimeSeriesServiceStatistics` answers.
+const MAX_PERIODS: f64 = 10_000.0;
 /// The longest group name X-Ray takes.
 const MAX_GROUP_NAME_CHARS: usize = 32;
 /// The group X-Ray itself keeps in every account: no one may create it.
@@ -53,6 +62,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/TraceSegments", post(put_trace_segments))
         .route("/Traces", post(batch_get_traces))
         .route("/TraceSummaries", post(get_trace_summaries))
+        .route("/ServiceGraph", post(get_service_graph))
+        .route("/TraceGraph", post(get_trace_graph))
+        .route("/TimeSeriesServiceStatistics", post(get_time_series_service_statistics))
         .route("/CreateGroup", post(create_group))
         .route("/GetGroup", post(get_group))
         .route("/Groups", post(get_groups))
@@ -168,6 +180,16 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+fn check_trace_id_count(ids: &[String]) -> Result<(), ApiError> {
+    if ids.len() > MAX_BATCH_TRACE_IDS {
+        return Err(ApiError::invalid(format!(
+            "TraceIds holds {} ids; at most {MAX_BATCH_TRACE_IDS} are taken per call",
+            ids.len()
+        )));
+    }
+    Ok(())
+}
+
 // === PutTraceSegments ===
 
 #[tracing::instrument(skip_all)]
@@ -231,12 +253,7 @@ async fn batch_get_traces(
 
 async fn batch_get_traces_inner(state: &AppState, body: &[u8]) -> Result<xray::BatchGetTracesResult, ApiError> {
     let request: xray::BatchGetTracesRequest = parse_body(body)?;
-    if request.trace_ids.len() > MAX_BATCH_TRACE_IDS {
-        return Err(ApiError::invalid(format!(
-            "TraceIds holds {} ids; at most {MAX_BATCH_TRACE_IDS} are taken per call",
-            request.trace_ids.len()
-        )));
-    }
+    check_trace_id_count(&request.trace_ids)?;
     let mut unprocessed = Vec::new();
     let mut ids = Vec::new();
     for text in &request.trace_ids {
@@ -379,6 +396,187 @@ async fn matcher(state: &AppState, expression: &str) -> Result<Matcher, ApiError
             .map_err(invalid)?
     };
     Matcher::new(parsed).map_err(invalid)
+}
+
+// === Service graph ===
+
+#[tracing::instrument(skip_all)]
+async fn get_service_graph(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<ApiJson<graph::GetServiceGraphResult>, ApiError> {
+    let result = get_service_graph_inner(&state, &body).await;
+    served(&state.metrics, result).map(ApiJson)
+}
+
+async fn get_service_graph_inner(state: &AppState, body: &[u8]) -> Result<graph::GetServiceGraphResult, ApiError> {
+    let request: graph::GetServiceGraphRequest = parse_body(body)?;
+    let range = time_range(&request.start_time, &request.end_time)?;
+    let periods = group_graph(state, &request.group, range, None).await?;
+    let elements = periods.into_iter().next().map(|period| period.elements).unwrap_or_default();
+    Ok(graph::GetServiceGraphResult {
+        start_time: range.0,
+        end_time: range.1,
+        services: graph::services(&elements, range),
+        contains_old_group_versions: false,
+    })
+}
+
+#[tracing::instrument(skip_all)]
+async fn get_time_series_service_statistics(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<ApiJson<graph::GetTimeSeriesServiceStatisticsResult>, ApiError> {
+    let result = get_time_series_service_statistics_inner(&state, &body).await;
+    served(&state.metrics, result).map(ApiJson)
+}
+
+async fn get_time_series_service_statistics_inner(
+    state: &AppState,
+    body: &[u8],
+) -> Result<graph::GetTimeSeriesServiceStatisticsResult, ApiError> {
+    let request: graph::GetTimeSeriesServiceStatisticsRequest = parse_body(body)?;
+    let range = time_range(&request.start_time, &request.end_time)?;
+    let period = request.period.unwrap_or(60);
+    if period == 0 || !period.is_multiple_of(60) {
+        return Err(ApiError::invalid(format!("Period must be a positive multiple of 60 seconds, got {period}")));
+    }
+    if (range.1 - range.0) / period as f64 > MAX_PERIODS {
+        return Err(ApiError::invalid(format!("the range holds more than {MAX_PERIODS} periods of {period} seconds")));
+    }
+    let selector = match request.entity_selector_expression.as_deref().filter(|text| !text.trim().is_empty()) {
+        None => Selector::Entry,
+        Some(text) => {
+            let parsed =
+                filter::parse(text).map_err(|error| ApiError::invalid(format!("EntitySelectorExpression: {error}")))?;
+            Selector::of(parsed).ok_or_else(|| {
+                ApiError::invalid("EntitySelectorExpression must be service(…) or edge(…, …), without braces")
+            })?
+        }
+    };
+    let periods = group_graph(state, &request.group, range, Some(period)).await?;
+    Ok(graph::GetTimeSeriesServiceStatisticsResult {
+        time_series_service_statistics: periods
+            .iter()
+            .map(|period| selector.point(period.start, &period.elements))
+            .collect(),
+        contains_old_group_versions: false,
+    })
+}
+
+#[tracing::instrument(skip_all)]
+async fn get_trace_graph(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<ApiJson<graph::GetTraceGraphResult>, ApiError> {
+    let result = get_trace_graph_inner(&state, &body).await;
+    served(&state.metrics, result).map(ApiJson)
+}
+
+async fn get_trace_graph_inner(state: &AppState, body: &[u8]) -> Result<graph::GetTraceGraphResult, ApiError> {
+    let request: graph::GetTraceGraphRequest = parse_body(body)?;
+    check_trace_id_count(&request.trace_ids)?;
+    let ids: Vec<TraceId> = request.trace_ids.iter().filter_map(|text| text.parse().ok()).collect();
+    let store = Arc::clone(&state.store);
+    let summaries = blocking(move || {
+        let traces = store.traces(&ids)?;
+        Ok(traces
+            .iter()
+            .map(|trace| {
+                let infos: Vec<_> = trace
+                    .documents
+                    .iter()
+                    .filter_map(|text| Document::parse(text.as_bytes()).ok())
+                    .map(|document| document.info)
+                    .collect();
+                summarize(&infos)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    let mut elements: BTreeMap<Element, Stats> = BTreeMap::new();
+    for summary in &summaries {
+        add_contributions(&mut elements, summary);
+    }
+    let start = summaries.iter().map(|summary| summary.start_time).fold(f64::INFINITY, f64::min);
+    let end = summaries
+        .iter()
+        .map(|summary| summary.start_time + summary.duration.unwrap_or(0.0))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let range = if summaries.is_empty() { (0.0, 0.0) } else { (start, end) };
+    Ok(graph::GetTraceGraphResult { services: graph::services(&elements, range) })
+}
+
+fn add_contributions(elements: &mut BTreeMap<Element, Stats>, summary: &baton_query::TraceSummary) {
+    for (element, stats) in contributions(summary) {
+        elements.entry(element).or_default().merge(&stats, 1);
+    }
+}
+
+fn time_range(start: &xray::Timestamp, end: &xray::Timestamp) -> Result<(f64, f64), ApiError> {
+    if end.0 < start.0 {
+        return Err(ApiError::invalid("EndTime is before StartTime"));
+    }
+    Ok((start.0, end.0))
+}
+
+/// The graph of a group's traces over a range, by periods: the store's
+/// rollups for the default group (and a group without a filter), else the
+/// sum over the traces the group's filter matches.
+async fn group_graph(
+    state: &AppState,
+    key: &xray::GroupKey,
+    range: (f64, f64),
+    period: Option<u64>,
+) -> Result<Vec<GraphPeriod>, ApiError> {
+    let default = key.group_arn.is_none() && key.group_name.as_deref().is_none_or(|name| name == RESERVED_GROUP_NAME);
+    let expression = if default { None } else { find_group(state, key).await?.filter_expression };
+    let Some(expression) = expression else {
+        let store = Arc::clone(&state.store);
+        return blocking(move || store.graph(range, period)).await;
+    };
+    let filter = matcher(state, &expression).await?;
+    let mut periods: Vec<GraphPeriod> = rollups::periods(range, period)
+        .into_iter()
+        .map(|(start, end)| GraphPeriod { start, end, elements: BTreeMap::new() })
+        .collect();
+    let (first, last) = (periods[0].start, periods[periods.len() - 1].end);
+    let mut query = SummaryQuery {
+        start: first,
+        end: last,
+        time_range: TimeRange::Event,
+        after: None,
+        limit: 1000,
+        filter: Some(filter),
+    };
+    let mut scanned = 0;
+    loop {
+        let store = Arc::clone(&state.store);
+        let asked = query.clone();
+        let page = blocking(move || store.summaries(&asked)).await?;
+        scanned += page.scanned;
+        for summary in &page.summaries {
+            // The periods cover the range in whole minutes, as the rollups do.
+            if let Some(period) =
+                periods.iter_mut().find(|period| (period.start..period.end).contains(&summary.start_time))
+            {
+                add_contributions(&mut period.elements, summary);
+            }
+        }
+        match page.next {
+            None => break,
+            Some(_) if scanned > MAX_GROUP_GRAPH_TRACES => {
+                return Err(ApiError::invalid(format!(
+                    "the group's graph over this range needs more than {MAX_GROUP_GRAPH_TRACES} traces; narrow the range"
+                )));
+            }
+            Some(cursor) => query.after = Some(cursor),
+        }
+    }
+    for period in &mut periods {
+        period.elements.retain(|_, stats| !stats.is_empty());
+    }
+    Ok(periods)
 }
 
 // === Groups ===

@@ -21,6 +21,7 @@
 //! ```
 
 mod error;
+mod graph;
 mod http;
 mod metrics;
 mod udp;

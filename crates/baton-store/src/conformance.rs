@@ -24,9 +24,11 @@ use baton_query::{TraceSummary, summarize};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use baton_query::graph::{Element, Stats, contributions};
+
 use crate::{
-    Cursor, Durability, Error, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery,
-    TimeRange, Writer, WriterConfig,
+    Cursor, Durability, Error, GraphPeriod, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage,
+    SummaryQuery, TimeRange, Writer, WriterConfig,
 };
 
 const DAY: f64 = 86_400.0;
@@ -57,6 +59,7 @@ macro_rules! suite {
             summaries_select_by_event_or_trace_id_time,
             filtered_summaries_page_through_every_match_once,
             filtered_summaries_equal_the_filter_on_every_summary,
+            graph_sums_the_contributions_of_current_summaries,
             writes_are_durable,
             readers_see_whole_batches,
             remove_before_drops_old_days_only,
@@ -728,12 +731,11 @@ pub(crate) fn filtered_summaries_page_through_every_match_once(harness: &mut dyn
     assert!(first.scanned >= 5 && first.scanned < 5500, "scanned {} rows for the first 5 matches", first.scanned);
 }
 
-/// A filtered query finds exactly the traces whose current summary the
-/// filter matches, in page order, whatever the documents' arrival: traces
-/// whose start moves to an earlier minute, that lose a flag, that grow in
-/// later batches, over reopenings.
-pub(crate) fn filtered_summaries_equal_the_filter_on_every_summary(harness: &mut dyn Harness) {
-    let now = time::now();
+/// Writes 400 traces starting over the last two hours, in 5 batches with a
+/// reopening: callers and callees, faults and errors, annotations and users;
+/// some traces' start moves a minute or two earlier in a later batch, some
+/// lose a fault an in-progress version had. Returns what the store holds.
+fn write_mixed_traces(harness: &mut dyn Harness, now: f64) -> Model {
     // xorshift: the same dataset on every run.
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     let mut random = |below: u64| {
@@ -798,6 +800,16 @@ pub(crate) fn filtered_summaries_equal_the_filter_on_every_summary(harness: &mut
             harness.reopen();
         }
     }
+    model
+}
+
+/// A filtered query finds exactly the traces whose current summary the
+/// filter matches, in page order, whatever the documents' arrival: traces
+/// whose start moves to an earlier minute, that lose a flag, that grow in
+/// later batches, over reopenings.
+pub(crate) fn filtered_summaries_equal_the_filter_on_every_summary(harness: &mut dyn Harness) {
+    let now = time::now();
+    let model = write_mixed_traces(harness, now);
     let expressions = [
         r#"annotation.customer = "c-3""#,
         "annotation.n = 2",
@@ -844,6 +856,55 @@ pub(crate) fn filtered_summaries_equal_the_filter_on_every_summary(harness: &mut
             }
         }
     }
+}
+
+/// The service graph of a range, whole or by periods, sums the
+/// contributions of the current summaries of the traces starting in it.
+pub(crate) fn graph_sums_the_contributions_of_current_summaries(harness: &mut dyn Harness) {
+    let now = (time::now() / 60.0).floor() * 60.0;
+    let model = write_mixed_traces(harness, now);
+    let summaries: Vec<TraceSummary> = model.ids().into_iter().map(|id| model.summary(id)).collect();
+    let expected = |from: f64, to: f64| {
+        let mut elements: BTreeMap<Element, Stats> = BTreeMap::new();
+        for summary in summaries.iter().filter(|summary| (from..to).contains(&summary.start_time)) {
+            for (element, stats) in contributions(summary) {
+                elements.entry(element).or_default().merge(&stats, 1);
+            }
+        }
+        elements.retain(|_, stats| !stats.is_empty());
+        elements
+    };
+    let rounded = |elements: &BTreeMap<Element, Stats>| -> Vec<(Element, Stats)> {
+        elements
+            .iter()
+            .map(|(element, stats)| {
+                let mut stats = stats.clone();
+                stats.total_response_time = (stats.total_response_time * 1e6).round() / 1e6;
+                (element.clone(), stats)
+            })
+            .collect()
+    };
+    // Whole days, hours and minutes: the range below crosses hours.
+    for (from, to) in [(now - 7200.0, now + 60.0), (now - 5400.0, now - 1260.0), (now - 86_400.0 * 3.0, now + 86_400.0)]
+    {
+        let whole = harness.store().graph((from, to), None).expect("graph");
+        assert_eq!(whole.len(), 1, "one period");
+        assert!(!whole[0].elements.is_empty());
+        assert_eq!(rounded(&whole[0].elements), rounded(&expected(from, to)), "{from}..{to}");
+        let periods = harness.store().graph((from, to), Some(1200)).expect("graph");
+        assert_eq!(periods.first().map(|period| period.start), Some(from));
+        assert_eq!(periods.last().map(|period| period.end), Some(to));
+        for period in &periods {
+            assert_eq!(
+                rounded(&period.elements),
+                rounded(&expected(period.start, period.end)),
+                "{}..{}",
+                period.start,
+                period.end
+            );
+        }
+    }
+    assert!(harness.store().graph((now + 3600.0, now + 7200.0), None).expect("graph")[0].elements.is_empty());
 }
 
 /// Groups are durable, listed by name, replaced by name, removed by name,
@@ -1141,6 +1202,10 @@ impl Store for Gated {
 
     fn summaries(&self, query: &SummaryQuery) -> Result<SummaryPage, Error> {
         self.inner.summaries(query)
+    }
+
+    fn graph(&self, range: (f64, f64), period: Option<u64>) -> Result<Vec<GraphPeriod>, Error> {
+        self.inner.graph(range, period)
     }
 
     fn remove_before(&self, cutoff: f64) -> Result<Removed, Error> {

@@ -30,18 +30,21 @@ use baton_model::{Document, SegmentId, SegmentInfo, TraceId, time};
 use baton_query::{TraceSummary, summarize};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use self::rollup::BatchRollups;
 use self::term_index::{BatchPostings, Indexed, Pending, RowKey};
 use crate::Error;
 use crate::store::{
-    Cursor, Durability, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage, SummaryQuery, TimeRange,
+    Cursor, Durability, GraphPeriod, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage,
+    SummaryQuery, TimeRange,
 };
 
+mod rollup;
 mod term_index;
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
 const DATABASE_FILE: &str = "baton.sqlite3";
 /// The on-disk layout; a store of another version is refused, not misread.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 /// The most summary rows a filtered query reads from each partition at a time.
 const FILTER_CHUNK: usize = 2048;
 
@@ -481,8 +484,10 @@ fn create_partition(connection: &Connection, day: i64) -> Result<(), Error> {
              summary BLOB NOT NULL
          ) WITHOUT ROWID;
          CREATE INDEX IF NOT EXISTS {summaries}_start ON {summaries} (start, trace);
+         {}
          {}",
-        term_index::create_sql(day)
+        term_index::create_sql(day),
+        rollup::create_sql(day)
     ))?;
     Ok(())
 }
@@ -612,6 +617,8 @@ impl Store for SqliteStore {
         // where each of its documents went.
         let mut new_places: HashMap<TraceId, (u64, Vec<u8>)> = HashMap::new();
         let mut postings = BatchPostings::default();
+        let mut previous: HashMap<TraceId, TraceSummary> = HashMap::new();
+        let mut rollups = BatchRollups::default();
         let mut flushing = {
             let pending = self.pending.lock().expect("pending postings poisoned");
             pending.is_full().then(|| pending.rows())
@@ -620,7 +627,8 @@ impl Store for SqliteStore {
         let result = (|| -> Result<(), Error> {
             for document in batch {
                 let trace = document.info.trace_id;
-                if touched_set.insert(trace) {
+                let first_touch = touched_set.insert(trace);
+                if first_touch {
                     touched.push(trace);
                 }
                 if !cache.contains(trace) {
@@ -643,6 +651,13 @@ impl Store for SqliteStore {
                         known.sort_by_key(|partition| partition.day);
                     }
                     cache.insert(trace, day, loaded.map(|(_, infos)| infos).unwrap_or_default());
+                }
+                if first_touch {
+                    // The summary the rollups hold, to take out if it changes.
+                    let entry = cache.get_mut(trace).expect("cached above");
+                    if !entry.documents.is_empty() {
+                        previous.insert(trace, summarize(&entry.documents));
+                    }
                 }
                 if let Some(day) = cache.merge(trace, &document.info) {
                     let log = match logs.entry(day) {
@@ -668,6 +683,10 @@ impl Store for SqliteStore {
                 // A trace with no document stored by this batch keeps its summary.
                 if new_places.contains_key(trace) {
                     postings.add(entry.day, trace_key(*trace), &summary, &mut entry.indexed);
+                    if let Some(previous) = previous.get(trace) {
+                        rollups.add(entry.day, previous, -1);
+                    }
+                    rollups.add(entry.day, &summary, 1);
                 }
                 let encoded = postcard::to_stdvec(&summary).map_err(|error| Error::Corrupt(error.to_string()))?;
                 let sql = statements.entry(entry.day).or_insert_with(|| PartitionStatements::new(entry.day));
@@ -686,6 +705,7 @@ impl Store for SqliteStore {
                 term_index::flush(&transaction, rows, &watermarks)?;
                 flushed = true;
             }
+            std::mem::take(&mut rollups).write(&transaction)?;
             let mut statement = transaction.prepare_cached(
                 "INSERT INTO partitions (day, min_start, max_start, min_epoch, max_epoch) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (day) DO UPDATE SET min_start = excluded.min_start, max_start = excluded.max_start,
@@ -863,6 +883,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn graph(&self, range: (f64, f64), period: Option<u64>) -> Result<Vec<GraphPeriod>, Error> {
+        let partitions = self.partitions();
+        self.with_reader(|connection| {
+            let transaction = connection.unchecked_transaction()?;
+            let periods = rollup::read(&transaction, &partitions, range, period)?;
+            transaction.commit()?;
+            Ok(periods)
+        })
+    }
+
     fn put_group(&self, group: &Group) -> Result<(), Error> {
         let mut side = self.writer.lock().expect("writer poisoned");
         side.set_durability(Durability::Synced)?;
@@ -925,12 +955,13 @@ impl Store for SqliteStore {
         let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for day in &expired {
             transaction.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};
+                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};
                  DELETE FROM partitions WHERE day = {day}; DELETE FROM strays WHERE day = {day};
                  DELETE FROM indexed WHERE day = {day};",
                 table("seg", *day),
                 table("sum", *day),
-                table("idx", *day)
+                table("idx", *day),
+                table("graph", *day)
             ))?;
         }
         transaction.commit()?;
@@ -1344,6 +1375,7 @@ mod tests {
             });
             filtered_summaries_page_through_every_match_once,
             filtered_summaries_equal_the_filter_on_every_summary,
+            graph_sums_the_contributions_of_current_summaries,
             one_document_per_id,
             summaries_follow_every_write,
             writes_are_durable,

@@ -1,6 +1,9 @@
 //! The storage contract.
 
 use baton_model::{Document, TraceId};
+use std::collections::BTreeMap;
+
+use baton_query::graph::{Element, Stats};
 use baton_query::{Matcher, TraceSummary};
 
 use crate::Error;
@@ -60,6 +63,17 @@ pub trait Store: Send + Sync + 'static {
     ///   [`SummaryPage::scanned`] counts the summaries examined.
     /// - An empty range gives an empty page, not an error.
     fn summaries(&self, query: &SummaryQuery) -> Result<SummaryPage, Error>;
+
+    /// The service graph's statistics of the traces starting in
+    /// `[start, end)`, one [`GraphPeriod`] per `period` seconds from `start`
+    /// (or one for the whole range).
+    ///
+    /// - MUST give, per element, the sum of [`baton_query::graph::contributions`]
+    ///   of the current summaries of the traces starting in each period, each
+    ///   trace counted once, whatever the arrival order of its documents.
+    /// - MAY widen the range and the periods to whole minutes.
+    /// - MUST leave out elements whose statistics sum to nothing.
+    fn graph(&self, range: (f64, f64), period: Option<u64>) -> Result<Vec<GraphPeriod>, Error>;
 
     /// Removes, in bulk, the traces first received before `cutoff` (epoch
     /// seconds).
@@ -166,6 +180,17 @@ pub struct SummaryPage {
     pub scanned: u64,
     /// Where the next page starts, if there may be one.
     pub next: Option<Cursor>,
+}
+
+/// The service graph's statistics over one period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphPeriod {
+    /// Epoch seconds, inclusive.
+    pub start: f64,
+    /// Epoch seconds, exclusive.
+    pub end: f64,
+    /// The statistics of each node and edge.
+    pub elements: BTreeMap<Element, Stats>,
 }
 
 /// What [`Store::remove_before`] removed.

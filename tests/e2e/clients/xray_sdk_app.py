@@ -4,6 +4,11 @@ address in $AWS_XRAY_DAEMON_ADDRESS (the server under test).
 
 usage: xray_sdk_app.py basic DOWNSTREAM_URL
        xray_sdk_app.py streaming
+       xray_sdk_app.py chain
+
+`chain` runs two instrumented services in one process: e2e-front calls, over
+HTTP (patched requests), e2e-backend, which reads the trace header as the
+SDK's middlewares do, records a DynamoDB call that faults and answers 500.
 
 Prints one JSON object on stdout describing what it recorded (ids, and for
 `basic` the segment as the SDK serialized it), so the test can compare what
@@ -90,7 +95,45 @@ def streaming():
     print(json.dumps({"trace_id": seg.trace_id, "segment_id": seg.id, "entities": entities}))
 
 
+def chain():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Backend(BaseHTTPRequestHandler):
+        def do_GET(self):
+            header = dict(part.split("=", 1) for part in self.headers["X-Amzn-Trace-Id"].split(";"))
+            seg = xray_recorder.begin_segment("e2e-backend", traceid=header["Root"], parent_id=header["Parent"],
+                                              sampling=1)
+            seg.put_http_meta("method", "GET")
+            seg.put_http_meta("url", "http://127.0.0.1/items")
+            sub = xray_recorder.begin_subsegment("DynamoDB", namespace="aws")
+            sub.set_aws({"operation": "GetItem", "table_name": "items"})
+            sub.put_http_meta("status", 500)
+            sub.add_fault_flag()
+            xray_recorder.end_subsegment()
+            seg.put_http_meta("status", 500)
+            seg.add_fault_flag()
+            xray_recorder.end_segment()
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    seg = xray_recorder.begin_segment("e2e-front")
+    r = requests.get("http://127.0.0.1:%d/items" % server.server_address[1])
+    seg.put_http_meta("status", 200)
+    xray_recorder.end_segment()
+    server.shutdown()
+    print(json.dumps({"trace_id": seg.trace_id, "backend_status": r.status_code}))
+
+
 if sys.argv[1] == "basic":
     basic(sys.argv[2])
+elif sys.argv[1] == "chain":
+    chain()
 else:
     streaming()
