@@ -79,6 +79,27 @@ def test_an_sdk_service_calling_another_replaces_the_inferred_node(baton, tmp_pa
     )["TimeSeriesServiceStatistics"]
     assert sum(point["ServiceSummaryStatistics"]["TotalCount"] for point in series) == 2
 
+    # The fault started in the DynamoDB call, passed through the backend and
+    # stopped at the front's HTTP call: the client saw no fault.
+    trace_ids = sorted(run["trace_id"] for run in runs)
+
+    def matching(expression):
+        summaries = baton.xray.get_trace_summaries(StartTime=start, EndTime=time.time() + 60,
+                                                  FilterExpression=expression)["TraceSummaries"]
+        return sorted(summary["Id"] for summary in summaries), summaries
+
+    found, summaries = matching('rootcause.fault.service { last and inferred and name = "DynamoDB" }')
+    assert found == trace_ids
+    [cause] = summaries[0]["FaultRootCauses"]
+    assert [service["Name"] for service in cause["Services"]] == ["e2e-front", "e2e-backend", "DynamoDB"]
+    assert cause["ClientImpacting"] is False
+    assert cause["Services"][-1]["Inferred"] is True
+    assert cause["Services"][-1]["EntityPath"][-1]["Remote"] is True
+    assert summaries[0]["ErrorRootCauses"] == []
+    assert matching('rootcause.fault.service { name = "e2e-backend" }')[0] == trace_ids
+    assert matching('rootcause.fault.service { last and name = "e2e-backend" }')[0] == []
+    assert matching('rootcause.responsetime.service { name = "e2e-front" }')[0] == trace_ids
+
 
 def test_a_powertools_function_behind_the_lambda_platform(baton, downstream, tmp_path):
     start = time.time() - 120

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::id::{SegmentId, TraceId};
@@ -100,6 +100,80 @@ pub struct Facts {
     /// Calls to other services: the document itself, if it is a subsegment
     /// in the `aws` or `remote` namespace, and such embedded subsegments.
     pub calls: Vec<Call>,
+    /// `namespace` of the document itself.
+    pub namespace: Option<Namespace>,
+    /// The exceptions of the document's own `cause`.
+    pub exceptions: Vec<Exception>,
+    /// The embedded subsegments, at any depth, each before those it encloses.
+    pub entities: Vec<Entity>,
+}
+
+/// A subsegment embedded in a document: what root causes need of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    /// The subsegment's id.
+    pub id: SegmentId,
+    /// The enclosing subsegment, as an index into [`Facts::entities`]
+    /// (always lower than this entity's); `None` for a direct child of the
+    /// document.
+    pub parent: Option<u32>,
+    /// The subsegment name.
+    pub name: String,
+    /// Epoch seconds.
+    pub start_time: f64,
+    /// Epoch seconds; `None` while in progress.
+    pub end_time: Option<f64>,
+    /// A 4xx.
+    pub error: bool,
+    /// A 5xx.
+    pub fault: bool,
+    /// A 429.
+    pub throttle: bool,
+    /// `namespace`.
+    pub namespace: Option<Namespace>,
+    /// The exceptions of its `cause`.
+    pub exceptions: Vec<Exception>,
+}
+
+/// A subsegment's `namespace`: where the work it records was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    /// `local`: in the service itself.
+    Local,
+    /// `aws`: an AWS SDK call.
+    Aws,
+    /// `remote`: any other downstream call.
+    Remote,
+}
+
+impl Namespace {
+    /// The namespace `text` names; `None` for any other text.
+    fn parse(text: &str) -> Option<Namespace> {
+        match text {
+            "local" => Some(Namespace::Local),
+            "aws" => Some(Namespace::Aws),
+            "remote" => Some(Namespace::Remote),
+            _ => None,
+        }
+    }
+
+    /// The kind of service a subsegment in this namespace calls, if it records a call.
+    pub fn call(self) -> Option<CallNamespace> {
+        match self {
+            Namespace::Local => None,
+            Namespace::Aws => Some(CallNamespace::Aws),
+            Namespace::Remote => Some(CallNamespace::Remote),
+        }
+    }
+}
+
+/// One of the exceptions in a `cause` block.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Exception {
+    /// `type`, e.g. `ValueError`.
+    pub name: Option<String>,
+    /// `message`.
+    pub message: Option<String>,
 }
 
 /// A call to another service, recorded by a subsegment in the `aws` (an AWS
@@ -300,7 +374,6 @@ struct RawEntity<'a> {
     origin: Option<Cow<'a, str>>,
     #[serde(borrow)]
     user: Option<Cow<'a, str>>,
-    // Metadata, sql and cause are read only so that a wrong JSON type is rejected.
     #[serde(borrow)]
     namespace: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -310,12 +383,12 @@ struct RawEntity<'a> {
     #[serde(borrow)]
     aws: Option<ObjectOnly<RawAws<'a>>>,
     annotations: Option<Annotations>,
+    // Metadata and sql are read only so that a wrong JSON type is rejected.
     #[serde(rename = "metadata")]
     _metadata: Option<AnyObject>,
     #[serde(rename = "sql")]
     _sql: Option<AnyObject>,
-    #[serde(rename = "cause")]
-    _cause: Option<Cause>,
+    cause: Option<Cause>,
     #[serde(borrow)]
     subsegments: Option<Vec<ObjectOnly<RawEntity<'a>>>>,
 }
@@ -466,8 +539,8 @@ impl<'de> Deserialize<'de> for AnyObject {
 }
 
 /// `cause`: an object with `exceptions`, or the id of an exception recorded
-/// on a child.
-struct Cause;
+/// on a child (whose exceptions are the child's, not this entity's).
+struct Cause(Vec<Exception>);
 
 impl<'de> Deserialize<'de> for Cause {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -478,14 +551,129 @@ impl<'de> Deserialize<'de> for Cause {
                 f.write_str("an object or an exception id")
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Cause, E> {
-                Ok(Cause)
+                Ok(Cause(Vec::new()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cause, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Cause)
+                let mut exceptions = Vec::new();
+                while let Some(field) = map.next_key::<CauseField>()? {
+                    match field {
+                        CauseField::Exceptions => {
+                            exceptions = map.next_value::<Lenient<Vec<Exception>>>()?.0.unwrap_or_default();
+                        }
+                        CauseField::Other => map.next_value::<IgnoredAny>().map(drop)?,
+                    }
+                }
+                Ok(Cause(exceptions))
             }
         }
         deserializer.deserialize_any(CauseVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum CauseField {
+    Exceptions,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum ExceptionField {
+    Type,
+    Message,
+    #[serde(other)]
+    Other,
+}
+
+/// A part of `cause` read when it has the JSON type Baton expects, and
+/// skipped otherwise: X-Ray gives no schema for the inside of `cause`, so
+/// nothing in it may make a document invalid.
+trait Tolerant<'de>: Sized {
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn from_str(_: &str) -> Option<Self> {
+        None
+    }
+}
+
+/// A [`Tolerant`] value, `None` when it had another JSON type.
+struct Lenient<T>(Option<T>);
+
+impl<'de, T: Tolerant<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LenientVisitor<T>(PhantomData<T>);
+        impl<'de, T: Tolerant<'de>> Visitor<'de> for LenientVisitor<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_str(value)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::from_map(map).map(Lenient)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                T::from_seq(seq).map(Lenient)
+            }
+        }
+        deserializer.deserialize_any(LenientVisitor(PhantomData))
+    }
+}
+
+/// `exceptions`: its objects; anything else in it is skipped.
+impl<'de> Tolerant<'de> for Vec<Exception> {
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        let mut exceptions = Vec::new();
+        while let Some(Lenient(exception)) = seq.next_element::<Lenient<Exception>>()? {
+            exceptions.extend(exception);
+        }
+        Ok(Some(exceptions))
+    }
+}
+
+impl<'de> Tolerant<'de> for Exception {
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        let mut exception = Exception::default();
+        while let Some(field) = map.next_key::<ExceptionField>()? {
+            match field {
+                ExceptionField::Type => exception.name = map.next_value::<Lenient<String>>()?.0,
+                ExceptionField::Message => exception.message = map.next_value::<Lenient<String>>()?.0,
+                ExceptionField::Other => map.next_value::<IgnoredAny>().map(drop)?,
+            }
+        }
+        Ok(Some(exception))
+    }
+}
+
+impl Tolerant<'_> for String {
+    fn from_str(value: &str) -> Option<Self> {
+        Some(value.to_owned())
     }
 }
 
@@ -534,6 +722,9 @@ impl RawEntity<'_> {
             availability_zone: None,
             subsegment_ids: Vec::new(),
             calls: own_call.into_iter().collect(),
+            namespace: self.namespace.as_deref().and_then(Namespace::parse),
+            exceptions: self.cause.map(|Cause(exceptions)| exceptions).unwrap_or_default(),
+            entities: Vec::new(),
         };
 
         if let Some(ObjectOnly(aws)) = self.aws {
@@ -545,7 +736,7 @@ impl RawEntity<'_> {
         }
         collect_annotations("", self.annotations, &mut facts.annotations)?;
         if let Some(subsegments) = self.subsegments {
-            collect_subsegments("", subsegments, &mut facts)?;
+            collect_subsegments("", None, subsegments, &mut facts)?;
         }
         Ok(SegmentInfo {
             trace_id,
@@ -575,11 +766,7 @@ fn http_facts(ObjectOnly(http): &ObjectOnly<RawHttp<'_>>) -> HttpFacts {
 
 /// The call a subsegment records, if it is in the `aws` or `remote` namespace.
 fn call_of(id: SegmentId, entity: &RawEntity<'_>, start_time: f64, end_time: Option<f64>) -> Option<Call> {
-    let namespace = match entity.namespace.as_deref()? {
-        "aws" => CallNamespace::Aws,
-        "remote" => CallNamespace::Remote,
-        _ => return None,
-    };
+    let namespace = Namespace::parse(entity.namespace.as_deref()?)?.call()?;
     Some(Call {
         id,
         name: entity.name.as_deref().unwrap_or_default().to_owned(),
@@ -683,11 +870,15 @@ fn collect_annotations(
     Ok(())
 }
 
+/// Reads the subsegments embedded in a document or, with `parent` (its index
+/// in [`Facts::entities`]), in one of its subsegments.
 fn collect_subsegments(
     path: &str,
+    parent: Option<u32>,
     subsegments: Vec<ObjectOnly<RawEntity<'_>>>,
     facts: &mut Facts,
 ) -> Result<(), ValidationError> {
+    facts.entities.reserve(subsegments.len());
     for (index, ObjectOnly(subsegment)) in subsegments.into_iter().enumerate() {
         let path = format!("{path}subsegments[{index}].");
         let id = parse_segment_id(&format!("{path}id"), subsegment.id.as_deref())?
@@ -704,9 +895,22 @@ fn collect_subsegments(
         }
         facts.subsegment_ids.push(id);
         facts.calls.extend(call_of(id, &subsegment, start, end));
+        let index = u32::try_from(facts.entities.len()).unwrap_or(u32::MAX);
+        facts.entities.push(Entity {
+            id,
+            parent,
+            name: subsegment.name.unwrap_or_default().into_owned(),
+            start_time: start,
+            end_time: end,
+            error: subsegment.error.unwrap_or(false),
+            fault: subsegment.fault.unwrap_or(false),
+            throttle: subsegment.throttle.unwrap_or(false),
+            namespace: subsegment.namespace.as_deref().and_then(Namespace::parse),
+            exceptions: subsegment.cause.map(|Cause(exceptions)| exceptions).unwrap_or_default(),
+        });
         collect_annotations(&path, subsegment.annotations, &mut facts.annotations)?;
         if let Some(children) = subsegment.subsegments {
-            collect_subsegments(&path, children, facts)?;
+            collect_subsegments(&path, Some(index), children, facts)?;
         }
     }
     Ok(())

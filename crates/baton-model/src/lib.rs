@@ -28,8 +28,8 @@ pub mod time;
 
 pub use assemble::{AssembledSegment, AssembledTrace, assemble};
 pub use document::{
-    AnnotationValue, Call, CallNamespace, Document, DocumentKind, Facts, HttpFacts, MAX_DOCUMENT_BYTES, SegmentInfo,
-    ValidationError, ValidationErrorKind,
+    AnnotationValue, Call, CallNamespace, Document, DocumentKind, Entity, Exception, Facts, HttpFacts,
+    MAX_DOCUMENT_BYTES, Namespace, SegmentInfo, ValidationError, ValidationErrorKind,
 };
 pub use header::{HeaderError, Sampled, TraceHeader};
 pub use id::{IdError, SegmentId, TraceId};

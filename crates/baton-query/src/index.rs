@@ -228,8 +228,11 @@ fn plan(expr: &Expr, in_visit: bool) -> Option<Plan<'_>> {
         }
         ExprKind::Edge { source, destination, filter } => {
             let (source, destination) = (source.name.as_deref(), destination.name.as_deref());
-            let mut plans: Vec<Plan<'_>> = source.map(|name| Plan::Term(Term::Service(name))).into_iter().collect();
-            plans.extend(destination.map(|name| with_visit(name, filter.as_deref())));
+            // Inside edge braces flags are the caller's view of the call,
+            // which the visit flag terms do not hold: services only.
+            let mut plans: Vec<Plan<'_>> =
+                [source, destination].into_iter().flatten().map(|name| Plan::Term(Term::Service(name))).collect();
+            plans.extend(filter.as_deref().and_then(|filter| plan(filter, true)));
             match plans.len() {
                 0 => None,
                 1 => plans.pop(),

@@ -17,9 +17,11 @@
 pub mod filter;
 pub mod graph;
 pub mod index;
+mod rootcause;
 mod search;
 mod summary;
 
+pub use rootcause::{RootCauseEntity, RootCauseService, TraceRootCause};
 pub use search::Matcher;
 pub use summary::{
     AnnotationSummary, AnnotationValueSummary, CallOutcome, ServiceId, TraceSummary, UserSummary, Visit, summarize,

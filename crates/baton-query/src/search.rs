@@ -5,18 +5,30 @@
 //! instances, zones, ARNs) the whole trace's. Inside `service() { … }` and
 //! `edge() { … }` the keywords read one [`Visit`] at a time: its flags,
 //! times and `http`; its service's name, type and account; the annotations
-//! and users its service recorded.
+//! and users its service recorded. Inside `edge()` braces the flags and the
+//! response time are those of the caller's subsegment for the call, when it
+//! recorded one, as the service graph counts an edge.
+//!
+//! `rootcause.CAUSE.LEVEL { … }` holds when the filter holds for one element
+//! at that level of some root cause of that kind: a service of its
+//! `Services` (`name`, `type`, `account.id`, `inferred`), an entity of a
+//! service's `EntityPath` (`name`, `remote`, `coverage`), an exception of an
+//! entity (`name`, `message`). `first`, `last` and `index` (from 0) are the
+//! element's place in the list it was taken from. `rootcause.json = #[…]`
+//! holds when each object of the array describes some root cause of the
+//! trace, of any kind, as [`TraceRootCause::matches_json`] says.
 //!
 //! A field that is not set satisfies no comparison, `!=` included; `!`
 //! negates the whole term (`!annotation.tier` holds when it is not set).
 
-use baton_model::{AnnotationValue, HttpFacts};
+use baton_model::{AnnotationValue, Exception, HttpFacts};
+use serde_json::Value;
 
 use crate::filter::{
-    AnnotationTest, BooleanKeyword, EqualityOp, Expr, ExprKind, FilterError, NumberKeyword, NumberOp, ServiceSelector,
-    StringKeyword, StringOp,
+    AnnotationTest, BooleanKeyword, EqualityOp, Expr, ExprKind, FilterError, NumberKeyword, NumberOp, RootCause,
+    RootCauseLevel, ServiceSelector, StringKeyword, StringOp,
 };
-use crate::{ServiceId, TraceSummary, Visit};
+use crate::{RootCauseEntity, RootCauseService, ServiceId, TraceRootCause, TraceSummary, Visit};
 
 /// A filter expression ready to run on trace summaries.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,10 +41,9 @@ impl Matcher {
     /// Prepares `expr`, whose group references must be resolved already.
     ///
     /// # Errors
-    /// A group reference, or a root-cause term: root causes are not
-    /// computed yet.
+    /// A group reference.
     pub fn new(expr: Expr) -> Result<Matcher, FilterError> {
-        unsupported(&expr)?;
+        unresolved(&expr)?;
         let mut required = Vec::new();
         required_strings(&expr, &mut required);
         required.retain(|text| !text.is_empty());
@@ -51,7 +62,7 @@ impl Matcher {
 
     /// Whether the trace matches.
     pub fn matches(&self, summary: &TraceSummary) -> bool {
-        eval(&self.expr, summary, None)
+        eval(&self.expr, summary, Scope::Trace)
     }
 
     pub(crate) fn expr(&self) -> &Expr {
@@ -59,17 +70,13 @@ impl Matcher {
     }
 }
 
-fn unsupported(expr: &Expr) -> Result<(), FilterError> {
+fn unresolved(expr: &Expr) -> Result<(), FilterError> {
     match &expr.kind {
-        ExprKind::RootCause { .. } | ExprKind::RootCauseJson(_) => Err(FilterError::new(
-            expr.position,
-            "rootcause filters are not supported yet: Baton does not compute root causes".to_owned(),
-        )),
         ExprKind::Group(group) => Err(FilterError::new(expr.position, format!("{group} is not resolved"))),
-        ExprKind::And(operands) | ExprKind::Or(operands) => operands.iter().try_for_each(unsupported),
-        ExprKind::Not(operand) => unsupported(operand),
+        ExprKind::And(operands) | ExprKind::Or(operands) => operands.iter().try_for_each(unresolved),
+        ExprKind::Not(operand) | ExprKind::RootCause { filter: operand, .. } => unresolved(operand),
         ExprKind::Service { filter: Some(filter), .. } | ExprKind::Edge { filter: Some(filter), .. } => {
-            unsupported(filter)
+            unresolved(filter)
         }
         _ => Ok(()),
     }
@@ -99,6 +106,8 @@ fn required_strings(expr: &Expr, out: &mut Vec<String>) {
             }
         }
         ExprKind::Service { service, .. } => out.extend(selector_strings(service)),
+        // Whatever a root cause's element must hold, the summary holds.
+        ExprKind::RootCause { filter, .. } => required_strings(filter, out),
         ExprKind::Edge { source, destination, .. } => {
             out.extend(selector_strings(source));
             out.extend(selector_strings(destination));
@@ -111,55 +120,156 @@ fn selector_strings(selector: &ServiceSelector) -> impl Iterator<Item = String> 
     [&selector.name, &selector.kind, &selector.account_id].into_iter().flatten().cloned()
 }
 
-/// Evaluates `expr` on the trace, or on one visit of it inside braces.
-fn eval(expr: &Expr, summary: &TraceSummary, visit: Option<&Visit>) -> bool {
+/// What the keywords of a filter read: the trace, or, inside braces, one
+/// visit of it or one element of a root cause.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Trace,
+    Visit(&'a Visit),
+    /// A visit as its caller saw it, inside `edge()` braces: status and
+    /// response time from the caller's subsegment when there is one, as the
+    /// service graph's edges count them.
+    Call(&'a Visit),
+    Service(Place, &'a RootCauseService),
+    Entity(Place, &'a RootCauseEntity),
+    Exception(Place, &'a Exception),
+}
+
+/// An element's place in the list it was taken from, for `first`, `last`
+/// and `index`.
+#[derive(Clone, Copy)]
+struct Place {
+    index: usize,
+    last: bool,
+}
+
+/// Each element of `list` with its place.
+fn placed<T>(list: &[T]) -> impl Iterator<Item = (Place, &T)> {
+    list.iter().enumerate().map(|(index, item)| (Place { index, last: index + 1 == list.len() }, item))
+}
+
+/// Evaluates `expr` on the trace, or on one visit or root-cause element of
+/// it inside braces.
+fn eval(expr: &Expr, summary: &TraceSummary, scope: Scope<'_>) -> bool {
     match &expr.kind {
-        ExprKind::And(operands) => operands.iter().all(|operand| eval(operand, summary, visit)),
-        ExprKind::Or(operands) => operands.iter().any(|operand| eval(operand, summary, visit)),
-        ExprKind::Not(operand) => !eval(operand, summary, visit),
+        ExprKind::And(operands) => operands.iter().all(|operand| eval(operand, summary, scope)),
+        ExprKind::Or(operands) => operands.iter().any(|operand| eval(operand, summary, scope)),
+        ExprKind::Not(operand) => !eval(operand, summary, scope),
         ExprKind::Boolean { keyword, op, value } => {
-            let actual = match visit {
-                Some(visit) => visit_flag(*keyword, visit),
-                None => trace_flag(*keyword, summary),
-            };
-            actual.is_some_and(|actual| (actual == *value) == (*op == EqualityOp::Eq))
+            flag(*keyword, summary, scope).is_some_and(|actual| (actual == *value) == (*op == EqualityOp::Eq))
         }
         ExprKind::Number { keyword, op, value } => {
-            let actual = match (keyword, visit) {
-                (NumberKeyword::ResponseTime | NumberKeyword::Duration, Some(visit)) => visit.response_time,
-                (NumberKeyword::ResponseTime, None) => summary.response_time,
-                (NumberKeyword::Duration, None) => summary.duration,
-                (NumberKeyword::HttpStatus, _) => http_of(summary, visit).and_then(|http| http.status).map(f64::from),
-                (NumberKeyword::Index | NumberKeyword::Coverage, _) => None,
-            };
-            actual.is_some_and(|actual| compare_number(actual, *op, *value))
+            number(*keyword, summary, scope).is_some_and(|actual| compare_number(actual, *op, *value))
         }
         ExprKind::String { keyword, op, value } => {
             if *op == StringOp::Ne {
                 let (mut seen, mut equal) = (false, false);
-                any_string(*keyword, summary, visit, |candidate| {
+                any_string(*keyword, summary, scope, |candidate| {
                     seen = true;
                     equal = candidate == value;
                     equal
                 });
                 seen && !equal
             } else {
-                any_string(*keyword, summary, visit, |candidate| compare_string(candidate, *op, value))
+                any_string(*keyword, summary, scope, |candidate| compare_string(candidate, *op, value))
             }
         }
-        ExprKind::IsSet(keyword) => any_string(*keyword, summary, visit, |_| true),
-        ExprKind::Annotation { key, test } => annotation(summary, visit, key, test),
+        ExprKind::IsSet(keyword) => any_string(*keyword, summary, scope, |_| true),
+        ExprKind::Annotation { key, test } => match scope {
+            Scope::Trace => annotation(summary, None, key, test),
+            Scope::Visit(visit) | Scope::Call(visit) => annotation(summary, Some(visit), key, test),
+            Scope::Service(..) | Scope::Entity(..) | Scope::Exception(..) => false,
+        },
         ExprKind::Service { service, filter } => summary.visits.iter().any(|candidate| {
             selects(service, summary, candidate.service)
-                && filter.as_ref().is_none_or(|filter| eval(filter, summary, Some(candidate)))
+                && filter.as_ref().is_none_or(|filter| eval(filter, summary, Scope::Visit(candidate)))
         }),
         ExprKind::Edge { source, destination, filter } => summary.visits.iter().any(|candidate| {
             candidate.caller.is_some_and(|caller| selects(source, summary, caller))
                 && selects(destination, summary, candidate.service)
-                && filter.as_ref().is_none_or(|filter| eval(filter, summary, Some(candidate)))
+                && filter.as_ref().is_none_or(|filter| eval(filter, summary, Scope::Call(candidate)))
         }),
+        ExprKind::RootCause { cause, level, filter } => {
+            let holds = |scope| eval(filter, summary, scope);
+            root_causes(summary, *cause).iter().any(|root_cause| {
+                let services = &root_cause.services[..];
+                match level {
+                    RootCauseLevel::Service => {
+                        placed(services).any(|(place, service)| holds(Scope::Service(place, service)))
+                    }
+                    RootCauseLevel::Entity => services.iter().any(|service| {
+                        placed(&service.entity_path).any(|(place, entity)| holds(Scope::Entity(place, entity)))
+                    }),
+                    RootCauseLevel::Exception => {
+                        services.iter().flat_map(|service| &service.entity_path).any(|entity| {
+                            placed(&entity.exceptions)
+                                .any(|(place, exception)| holds(Scope::Exception(place, exception)))
+                        })
+                    }
+                }
+            })
+        }
+        ExprKind::RootCauseJson(patterns) => json_matches(summary, patterns),
         // Refused by `Matcher::new`.
-        ExprKind::Group(_) | ExprKind::RootCause { .. } | ExprKind::RootCauseJson(_) => false,
+        ExprKind::Group(_) => false,
+    }
+}
+
+fn root_causes(summary: &TraceSummary, cause: RootCause) -> &[TraceRootCause] {
+    match cause {
+        RootCause::Fault => &summary.fault_root_causes,
+        RootCause::Error => &summary.error_root_causes,
+        RootCause::ResponseTime => &summary.response_time_root_causes,
+    }
+}
+
+/// `rootcause.json = #[…]`: each object of the array describes some root
+/// cause of the trace, of any kind (`#[]` holds for every trace).
+fn json_matches(summary: &TraceSummary, patterns: &Value) -> bool {
+    let all = [RootCause::Fault, RootCause::Error, RootCause::ResponseTime]
+        .into_iter()
+        .flat_map(|cause| root_causes(summary, cause));
+    patterns.as_array().is_some_and(|patterns| {
+        patterns.iter().all(|pattern| all.clone().any(|root_cause| root_cause.matches_json(pattern)))
+    })
+}
+
+/// The value of a boolean keyword, if it has one in `scope`.
+fn flag(keyword: BooleanKeyword, summary: &TraceSummary, scope: Scope<'_>) -> Option<bool> {
+    use BooleanKeyword as B;
+    match (keyword, scope) {
+        (B::First, Scope::Service(place, _) | Scope::Entity(place, _) | Scope::Exception(place, _)) => {
+            Some(place.index == 0)
+        }
+        (B::Last, Scope::Service(place, _) | Scope::Entity(place, _) | Scope::Exception(place, _)) => Some(place.last),
+        (B::Inferred, Scope::Service(_, service)) => Some(service.inferred),
+        (B::Remote, Scope::Entity(_, entity)) => Some(entity.remote),
+        (_, Scope::Trace) => trace_flag(keyword, summary),
+        (_, Scope::Visit(visit)) => visit_flag(keyword, visit),
+        (_, Scope::Call(visit)) => call_flag(keyword, visit),
+        (_, Scope::Service(..) | Scope::Entity(..) | Scope::Exception(..)) => None,
+    }
+}
+
+/// The value of a number keyword, if it has one in `scope`.
+fn number(keyword: NumberKeyword, summary: &TraceSummary, scope: Scope<'_>) -> Option<f64> {
+    use NumberKeyword as N;
+    match (keyword, scope) {
+        (N::ResponseTime | N::Duration, Scope::Visit(visit)) => visit.response_time,
+        (N::ResponseTime | N::Duration, Scope::Call(visit)) => {
+            visit.call.as_ref().map_or(visit.response_time, |call| call.response_time)
+        }
+        (N::ResponseTime, Scope::Trace) => summary.response_time,
+        (N::Duration, Scope::Trace) => summary.duration,
+        (N::HttpStatus, Scope::Trace) => summary.http.as_ref().and_then(|http| http.status).map(f64::from),
+        (N::HttpStatus, Scope::Visit(visit) | Scope::Call(visit)) => {
+            visit.http.as_ref().and_then(|http| http.status).map(f64::from)
+        }
+        (N::Index, Scope::Service(place, _) | Scope::Entity(place, _) | Scope::Exception(place, _)) => {
+            Some(place.index as f64)
+        }
+        (N::Coverage, Scope::Entity(_, entity)) => entity.coverage,
+        _ => None,
     }
 }
 
@@ -186,6 +296,18 @@ fn visit_flag(keyword: BooleanKeyword, visit: &Visit) -> Option<bool> {
         BooleanKeyword::Inferred => visit.inferred,
         BooleanKeyword::Root => visit.root,
         BooleanKeyword::First | BooleanKeyword::Last | BooleanKeyword::Remote => return None,
+    })
+}
+
+fn call_flag(keyword: BooleanKeyword, visit: &Visit) -> Option<bool> {
+    let Some(call) = &visit.call else { return visit_flag(keyword, visit) };
+    Some(match keyword {
+        BooleanKeyword::Ok => !(call.error || call.fault || call.throttle),
+        BooleanKeyword::Error => call.error,
+        BooleanKeyword::Throttle => call.throttle,
+        BooleanKeyword::Fault => call.fault,
+        BooleanKeyword::Partial => call.response_time.is_none(),
+        _ => return visit_flag(keyword, visit),
     })
 }
 
@@ -228,14 +350,37 @@ fn recorded_by(visit: Option<&Visit>, services: &[ServiceId], summary: &TraceSum
 }
 
 /// Whether `test` holds for some value of a string keyword: one or none for
-/// a visit or the entry document, any number for the trace's lists. Runs on
-/// every summary a scan examines, so it allocates nothing.
+/// a visit, a root-cause element or the entry document, any number for the
+/// trace's lists. Runs on every summary a scan examines, so it allocates
+/// nothing.
 fn any_string(
     keyword: StringKeyword,
     summary: &TraceSummary,
-    visit: Option<&Visit>,
+    scope: Scope<'_>,
     mut test: impl FnMut(&str) -> bool,
 ) -> bool {
+    let visit = match scope {
+        Scope::Trace => None,
+        Scope::Visit(visit) | Scope::Call(visit) => Some(visit),
+        Scope::Service(_, RootCauseService { service, .. }) => {
+            let value = match keyword {
+                StringKeyword::Name => Some(service.name.as_str()),
+                StringKeyword::Type => service.kind.as_deref(),
+                StringKeyword::AccountId => service.account_id.as_deref(),
+                _ => None,
+            };
+            return value.is_some_and(test);
+        }
+        Scope::Entity(_, entity) => return keyword == StringKeyword::Name && test(&entity.name),
+        Scope::Exception(_, exception) => {
+            let value = match keyword {
+                StringKeyword::Name => exception.name.as_deref(),
+                StringKeyword::Message => exception.message.as_deref(),
+                _ => None,
+            };
+            return value.is_some_and(test);
+        }
+    };
     let http = http_of(summary, visit);
     let mut one = |value: Option<&String>| value.is_some_and(|value| test(value));
     let services = match visit {
@@ -258,7 +403,7 @@ fn any_string(
         StringKeyword::AvailabilityZone => summary.availability_zones.iter().any(|zone| test(zone)),
         StringKeyword::InstanceId => summary.instance_ids.iter().any(|id| test(id)),
         StringKeyword::ResourceArn => summary.resource_arns.iter().any(|arn| test(arn)),
-        // Exception messages belong to root causes, which are not computed.
+        // Only a root cause's exception has a message.
         StringKeyword::Message => false,
     }
 }

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use baton_model::{AnnotationValue, Call, CallNamespace, DocumentKind, HttpFacts, SegmentId, SegmentInfo, TraceId};
 use serde::{Deserialize, Serialize};
 
+use crate::rootcause::{TraceRootCause, root_causes};
+
 /// How far a subsegment's parent chain is followed to find its service.
 const MAX_PARENT_HOPS: usize = 64;
 
@@ -48,6 +50,12 @@ pub struct TraceSummary {
     pub availability_zones: Vec<String>,
     /// The service of the entry document, if it is a segment.
     pub entry_point: Option<ServiceId>,
+    /// Where the faults started (see [`TraceRootCause`]).
+    pub fault_root_causes: Vec<TraceRootCause>,
+    /// Where the errors started.
+    pub error_root_causes: Vec<TraceRootCause>,
+    /// Where the response time went: none, or one.
+    pub response_time_root_causes: Vec<TraceRootCause>,
     /// How many documents the trace holds; grows with every update.
     pub revision: u32,
 }
@@ -153,7 +161,8 @@ pub struct UserSummary {
 /// failing that, the earliest segment whose parent is not in the trace;
 /// failing that (a Lambda function whose facade segment is never sent), the
 /// earliest document whose parent is not in the trace. The result depends
-/// only on the set of documents, not on their order.
+/// only on the set of documents, not on their order. Root causes are
+/// computed as the `rootcause` module describes.
 ///
 /// # Panics
 /// Never; an empty slice gives an empty summary with a zero trace id.
@@ -225,7 +234,7 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
         calls.iter().filter(|(call, _)| !answered.contains(&call.id)).copied().collect();
 
     let mut services = BTreeSet::new();
-    services.extend(inferred.iter().map(|(call, _)| inferred_service(call)));
+    services.extend(inferred.iter().map(|(call, _)| inferred_service(call.namespace, &call.name)));
     let mut annotations: BTreeMap<&str, Vec<(&AnnotationValue, BTreeSet<ServiceId>)>> = BTreeMap::new();
     let mut users: BTreeMap<&str, BTreeSet<ServiceId>> = BTreeMap::new();
     let (mut resource_arns, mut instance_ids, mut zones) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
@@ -285,7 +294,7 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
         })
         .collect();
     visits.extend(inferred.iter().map(|(call, info)| Visit {
-        service: index_of(&inferred_service(call)).unwrap_or(u32::MAX),
+        service: index_of(&inferred_service(call.namespace, &call.name)).unwrap_or(u32::MAX),
         caller: service_of_document(info).and_then(|service| index_of(&service)),
         inferred: true,
         root: false,
@@ -298,6 +307,7 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
         call: Some(CallOutcome::of(call)),
     }));
 
+    let causes = root_causes(&sorted, entry);
     TraceSummary {
         id: entry.map_or(TraceId::from_bytes([0; 16]), |info| info.trace_id),
         start_time,
@@ -334,15 +344,18 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
         instance_ids: instance_ids.into_iter().collect(),
         availability_zones: zones.into_iter().collect(),
         entry_point: entry.filter(|info| info.kind == DocumentKind::Segment).map(service_of),
+        fault_root_causes: causes.fault,
+        error_root_causes: causes.error,
+        response_time_root_causes: causes.response_time,
         revision: u32::try_from(sorted.len()).unwrap_or(u32::MAX),
     }
 }
 
-/// The service a call went to when it sent no segment: X-Ray's inferred
-/// node, typed `AWS::<service>` (with the resource kind X-Ray gives the best
-/// known ones) or `remote`.
-fn inferred_service(call: &Call) -> ServiceId {
-    let kind = match (call.namespace, call.name.as_str()) {
+/// The service a call (a subsegment in `namespace`, named `name`) went to
+/// when it sent no segment: X-Ray's inferred node, typed `AWS::<service>`
+/// (with the resource kind X-Ray gives the best known ones) or `remote`.
+pub(crate) fn inferred_service(namespace: CallNamespace, name: &str) -> ServiceId {
+    let kind = match (namespace, name) {
         (CallNamespace::Remote, _) => "remote".to_owned(),
         (CallNamespace::Aws, "DynamoDB") => "AWS::DynamoDB::Table".to_owned(),
         (CallNamespace::Aws, "S3") => "AWS::S3::Bucket".to_owned(),
@@ -350,10 +363,11 @@ fn inferred_service(call: &Call) -> ServiceId {
         (CallNamespace::Aws, "SNS") => "AWS::SNS::Topic".to_owned(),
         (CallNamespace::Aws, name) => format!("AWS::{name}"),
     };
-    ServiceId { name: call.name.clone(), account_id: None, kind: Some(kind) }
+    ServiceId { name: name.to_owned(), account_id: None, kind: Some(kind) }
 }
 
-fn service_of(info: &SegmentInfo) -> ServiceId {
+/// The service a segment document is the work of.
+pub(crate) fn service_of(info: &SegmentInfo) -> ServiceId {
     ServiceId { name: info.name.clone(), account_id: info.facts.account_id.clone(), kind: info.facts.origin.clone() }
 }
 

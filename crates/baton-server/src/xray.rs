@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use baton_model::{AnnotationValue, HttpFacts, time};
-use baton_query::{ServiceId, TraceSummary};
+use baton_query::{RootCauseEntity, RootCauseService, ServiceId, TraceRootCause, TraceSummary};
 use baton_store::Group;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -150,6 +150,9 @@ pub(crate) struct WireTraceSummary {
     availability_zones: Vec<AvailabilityZoneDetail>,
     #[serde(skip_serializing_if = "Option::is_none")]
     entry_point: Option<WireServiceId>,
+    fault_root_causes: Vec<WireRootCause>,
+    error_root_causes: Vec<WireRootCause>,
+    response_time_root_causes: Vec<WireRootCause>,
     revision: u32,
     matched_event_time: f64,
 }
@@ -204,6 +207,49 @@ struct WireServiceId {
     kind: Option<String>,
 }
 
+/// botocore's `FaultRootCause`, `ErrorRootCause` and `ResponseTimeRootCause`:
+/// one shape, whose entities have `Exceptions` (fault, error) or `Coverage`
+/// (response time).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireRootCause {
+    services: Vec<WireRootCauseService>,
+    client_impacting: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireRootCauseService {
+    name: String,
+    names: Vec<String>,
+    #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+    entity_path: Vec<WireRootCauseEntity>,
+    inferred: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireRootCauseEntity {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exceptions: Option<Vec<RootCauseException>>,
+    remote: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RootCauseException {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
 #[derive(Serialize)]
 struct ResourceArnDetail {
     #[serde(rename = "ARN")]
@@ -229,6 +275,41 @@ fn service_id(service: &ServiceId) -> WireServiceId {
         account_id: service.account_id.clone(),
         kind: service.kind.clone(),
     }
+}
+
+/// The wire form of root causes; `with_exceptions` for fault and error ones,
+/// whose entities always list their exceptions.
+fn root_causes(causes: &[TraceRootCause], with_exceptions: bool) -> Vec<WireRootCause> {
+    let entity = |entity: &RootCauseEntity| WireRootCauseEntity {
+        name: entity.name.clone(),
+        coverage: entity.coverage,
+        exceptions: with_exceptions.then(|| {
+            entity
+                .exceptions
+                .iter()
+                .map(|exception| RootCauseException {
+                    name: exception.name.clone(),
+                    message: exception.message.clone(),
+                })
+                .collect()
+        }),
+        remote: entity.remote,
+    };
+    let service = |service: &RootCauseService| WireRootCauseService {
+        name: service.service.name.clone(),
+        names: vec![service.service.name.clone()],
+        kind: service.service.kind.clone(),
+        account_id: service.service.account_id.clone(),
+        entity_path: service.entity_path.iter().map(entity).collect(),
+        inferred: service.inferred,
+    };
+    causes
+        .iter()
+        .map(|cause| WireRootCause {
+            services: cause.services.iter().map(service).collect(),
+            client_impacting: cause.client_impacting,
+        })
+        .collect()
 }
 
 fn http(http: &HttpFacts) -> WireHttp {
@@ -289,6 +370,9 @@ impl From<&TraceSummary> for WireTraceSummary {
                 .map(|name| AvailabilityZoneDetail { name: name.clone() })
                 .collect(),
             entry_point: summary.entry_point.as_ref().map(service_id),
+            fault_root_causes: root_causes(&summary.fault_root_causes, true),
+            error_root_causes: root_causes(&summary.error_root_causes, true),
+            response_time_root_causes: root_causes(&summary.response_time_root_causes, false),
             revision: summary.revision,
             matched_event_time: summary.start_time,
         }
@@ -384,7 +468,66 @@ impl From<&Group> for WireGroup {
 
 #[cfg(test)]
 mod tests {
+    use baton_model::Document;
+    use baton_query::{Matcher, filter, summarize};
+    use serde_json::{Value, json};
+
     use super::*;
+
+    /// A trace whose DynamoDB call faulted: fault and response time root causes.
+    fn faulted_trace() -> TraceSummary {
+        let document = json!({"trace_id": "1-6744a1b2-0123456789abcdef01234567", "id": "0000000000000001",
+            "name": "orders", "origin": "AWS::Lambda::Function", "start_time": 1.0, "end_time": 2.0, "fault": true,
+            "aws": {"account_id": "111122223333"},
+            "subsegments": [{"id": "0000000000000002", "name": "DynamoDB", "namespace": "aws", "start_time": 1.0,
+                "end_time": 1.25, "fault": true, "cause": {"exceptions": [{"type": "InternalServerError"}]}}]});
+        summarize(&[Document::parse(document.to_string().as_bytes()).unwrap().info])
+    }
+
+    #[test]
+    fn root_causes_take_botocores_shapes() {
+        let wire = serde_json::to_value(WireTraceSummary::from(&faulted_trace())).unwrap();
+        let orders = |coverage: Option<f64>, exceptions: Option<Value>| {
+            let mut entities =
+                [json!({"Name": "orders", "Remote": false}), json!({"Name": "DynamoDB", "Remote": true})];
+            for (entity, share) in entities.iter_mut().zip([1.0, 0.25]) {
+                if coverage.is_some() {
+                    entity["Coverage"] = json!(share);
+                }
+                if exceptions.is_some() {
+                    entity["Exceptions"] = json!([]);
+                }
+            }
+            json!({"Name": "orders", "Names": ["orders"], "Type": "AWS::Lambda::Function", "AccountId": "111122223333",
+                "EntityPath": entities, "Inferred": false})
+        };
+        let dynamodb = |last: Value| {
+            json!({"Name": "DynamoDB", "Names": ["DynamoDB"], "Type": "AWS::DynamoDB::Table", "EntityPath": [last],
+                "Inferred": true})
+        };
+        let fault_entity = json!({"Name": "DynamoDB", "Exceptions": [{"Name": "InternalServerError"}], "Remote": true});
+        assert_eq!(
+            wire["FaultRootCauses"],
+            json!([{"Services": [orders(None, Some(json!([]))), dynamodb(fault_entity)], "ClientImpacting": true}])
+        );
+        assert_eq!(wire["ErrorRootCauses"], json!([]));
+        let slow_entity = json!({"Name": "DynamoDB", "Coverage": 0.25, "Remote": true});
+        assert_eq!(
+            wire["ResponseTimeRootCauses"],
+            json!([{"Services": [orders(Some(1.0), None), dynamodb(slow_entity)], "ClientImpacting": true}])
+        );
+    }
+
+    #[test]
+    fn each_root_cause_as_returned_is_a_rootcause_json_filter_that_finds_its_trace() {
+        let summary = faulted_trace();
+        let wire = serde_json::to_value(WireTraceSummary::from(&summary)).unwrap();
+        for kind in ["FaultRootCauses", "ResponseTimeRootCauses"] {
+            let expression = format!("rootcause.json = #{}", wire[kind]);
+            let matcher = Matcher::new(filter::parse(&expression).unwrap()).unwrap();
+            assert!(matcher.matches(&summary), "{expression}");
+        }
+    }
 
     #[test]
     fn timestamps_are_numbers_or_iso_strings() {

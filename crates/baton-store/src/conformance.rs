@@ -757,6 +757,8 @@ fn write_mixed_traces(harness: &mut dyn Harness, now: f64) -> Model {
             ["", r#","fault":true"#, r#","error":true"#, r#","error":true,"throttle":true"#][random(4) as usize];
         let (customer, number, vip) = (random(10), random(4), random(2) == 0);
         let response_time = [0.05, 0.4, 1.5, 3.0][random(4) as usize];
+        // How the caller saw its call (the callee's segment may say otherwise).
+        let call_status = ["", r#","fault":true"#, r#","error":true"#][random(3) as usize];
         let root = |in_progress: bool| {
             let end = if in_progress {
                 r#""in_progress":true"#.to_owned()
@@ -764,7 +766,7 @@ fn write_mixed_traces(harness: &mut dyn Harness, now: f64) -> Model {
                 format!(r#""end_time":{}"#, base + response_time)
             };
             format!(
-                r#"{{"name":"svc-a","id":"{:016x}","trace_id":"{trace}","start_time":{base},{end}{}{user},"annotations":{{"customer":"c-{}","n":{},"vip":{}}},"subsegments":[{{"name":"svc-b","id":"{call:016x}","namespace":"remote","start_time":{},"end_time":{}}}]}}"#,
+                r#"{{"name":"svc-a","id":"{:016x}","trace_id":"{trace}","start_time":{base},{end}{}{user},"annotations":{{"customer":"c-{}","n":{},"vip":{}}},"subsegments":[{{"name":"svc-b","id":"{call:016x}","namespace":"remote","start_time":{},"end_time":{}{call_status}}}]}}"#,
                 0x1000 + n,
                 if in_progress { r#","fault":true"# } else { status },
                 customer,

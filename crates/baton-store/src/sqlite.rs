@@ -44,7 +44,7 @@ mod term_index;
 const SECONDS_PER_DAY: f64 = 86_400.0;
 const DATABASE_FILE: &str = "baton.sqlite3";
 /// The on-disk layout; a store of another version is refused, not misread.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 /// The most summary rows a filtered query reads from each partition at a time.
 const FILTER_CHUNK: usize = 2048;
 

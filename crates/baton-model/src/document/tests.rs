@@ -516,6 +516,83 @@ fn cause_may_be_an_object_or_an_exception_id() {
 }
 
 #[test]
+fn embedded_subsegments_are_entities_each_after_the_one_enclosing_it() {
+    let exception = json!({"cause": {"exceptions": [{"id": "8af79ea85e3026bf", "type": "ValueError",
+        "message": "bad \"id\"", "remote": false, "stack": [{"path": "app.py", "line": 3}]}]}});
+    let info = accept(segment(json!({"subsegments": [
+        subsegment("0000000000000001", json!({"namespace": "remote", "error": true, "subsegments": [
+            subsegment("0000000000000002", json!({"fault": true, "throttle": true, "cause": exception["cause"]})),
+            subsegment("0000000000000003", json!({"namespace": "local", "in_progress": true, "end_time": "<absent>"})),
+        ]})),
+        subsegment("0000000000000004", json!({"name": "DynamoDB", "namespace": "aws", "cause": "8af79ea85e3026bf"})),
+    ]})))
+    .info;
+    let entities = &info.facts.entities;
+    let shape: Vec<_> = entities
+        .iter()
+        .map(|entity| {
+            (
+                entity.id,
+                entity.parent,
+                entity.name.as_str(),
+                entity.namespace,
+                (entity.error, entity.fault, entity.throttle),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (id("0000000000000001"), None, "work", Some(Namespace::Remote), (true, false, false)),
+            (id("0000000000000002"), Some(0), "work", None, (false, true, true)),
+            (id("0000000000000003"), Some(0), "work", Some(Namespace::Local), (false, false, false)),
+            (id("0000000000000004"), None, "DynamoDB", Some(Namespace::Aws), (false, false, false)),
+        ]
+    );
+    assert_eq!((entities[0].start_time, entities[0].end_time), (1732536000.1, Some(1732536000.2)));
+    assert_eq!(entities[2].end_time, None);
+    let value_error = Exception { name: Some("ValueError".into()), message: Some("bad \"id\"".into()) };
+    assert_eq!(entities[1].exceptions, [value_error]);
+    // A cause naming an exception recorded elsewhere brings none.
+    assert!(entities[3].exceptions.is_empty());
+    assert_eq!(info.facts.subsegment_ids, entities.iter().map(|entity| entity.id).collect::<Vec<_>>());
+    assert!(info.facts.exceptions.is_empty() && info.facts.namespace.is_none());
+}
+
+#[test]
+fn a_document_keeps_its_own_namespace_and_exceptions() {
+    let handler = fixture_document("powertools_lambda", "0009.txt").info;
+    assert_eq!(handler.facts.namespace, Some(Namespace::Local));
+    assert!(handler.facts.exceptions.is_empty(), "its cause is the id of its child's exception");
+    let fetch = fixture_document("powertools_lambda", "0008.txt").info;
+    assert_eq!(
+        fetch.facts.exceptions,
+        [Exception { name: Some("RuntimeError".into()), message: Some("order service exploded for o-3".into()) }]
+    );
+    let call = fixture_document("powertools_lambda", "0007.txt").info;
+    assert_eq!(call.facts.namespace, Some(Namespace::Remote));
+    assert!(call.facts.entities.is_empty());
+}
+
+#[test]
+fn what_cause_holds_beyond_exception_types_and_messages_never_rejects_a_document() {
+    let exceptions = |cause: Value| accept(segment(json!({"cause": cause}))).info.facts.exceptions;
+    assert_eq!(
+        exceptions(json!({"exceptions": [5, "x", null, [1], {"type": 3, "message": "m", "stack": {"odd": true}},
+            {"type": "E", "message": ["not", "text"], "cause": "0000000000000001"}], "paths": 7})),
+        [Exception { name: None, message: Some("m".into()) }, Exception { name: Some("E".into()), message: None }]
+    );
+    for odd in
+        [json!({"exceptions": "x"}), json!({"exceptions": {"type": "E"}}), json!({"exceptions": null}), json!({})]
+    {
+        assert!(exceptions(odd.clone()).is_empty(), "{odd}");
+    }
+    // Of a repeated member, the last counts.
+    let text = segment(json!({})).replace('}', r#","cause":{"exceptions":[{"type":"A","type":"B"}]}}"#);
+    assert_eq!(accept(text).info.facts.exceptions, [Exception { name: Some("B".into()), message: None }]);
+}
+
+#[test]
 fn malformed_trace_ids_are_rejected() {
     let error = check(
         segment(json!({"trace_id": "1-6744a1b2-0123"})),

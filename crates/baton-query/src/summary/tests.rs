@@ -1,5 +1,5 @@
 use super::*;
-use baton_model::{Document, Facts};
+use baton_model::{Document, Entity, Facts, Namespace};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -284,6 +284,22 @@ fn generated_trace() -> impl Strategy<Value = Vec<SegmentInfo>> {
             .zip(1u64..)
             .map(|((is_segment, parent, start, has_parent, value, fault), id)| {
                 let parent_id = (has_parent || !is_segment).then(|| SegmentId::from_u64(*parent.get(&candidates)));
+                // The embedded subsegment calls out, and faults where its document does not.
+                let embedded: Vec<Entity> = has_parent
+                    .then(|| Entity {
+                        id: SegmentId::from_u64(0x100 + id),
+                        parent: None,
+                        name: format!("e{}", id % 2),
+                        start_time: f64::from(start),
+                        end_time: Some(f64::from(start) + f64::from(value) / 2.0),
+                        error: false,
+                        fault: !fault,
+                        throttle: false,
+                        namespace: (value != 1).then_some(Namespace::Remote),
+                        exceptions: Vec::new(),
+                    })
+                    .into_iter()
+                    .collect();
                 SegmentInfo {
                     trace_id,
                     id: SegmentId::from_u64(id),
@@ -297,7 +313,8 @@ fn generated_trace() -> impl Strategy<Value = Vec<SegmentInfo>> {
                         fault,
                         annotations: vec![("k".into(), AnnotationValue::Number(f64::from(value)))],
                         user: (value == 1).then(|| format!("u{}", id % 2)),
-                        subsegment_ids: if has_parent { vec![SegmentId::from_u64(0x100 + id)] } else { Vec::new() },
+                        subsegment_ids: embedded.iter().map(|entity| entity.id).collect(),
+                        entities: embedded,
                         ..Facts::default()
                     },
                 }
