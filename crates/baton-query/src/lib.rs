@@ -25,4 +25,5 @@ pub use rootcause::{RootCauseEntity, RootCauseService, TraceRootCause};
 pub use search::Matcher;
 pub use summary::{
     AnnotationSummary, AnnotationValueSummary, CallOutcome, ServiceId, TraceSummary, UserSummary, Visit, summarize,
+    summarize_texts,
 };

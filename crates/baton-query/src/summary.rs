@@ -351,6 +351,17 @@ pub fn summarize(documents: &[SegmentInfo]) -> TraceSummary {
     }
 }
 
+/// Summarises stored documents' text; a text that no longer parses (stored
+/// by an older Baton with looser rules) is left out.
+pub fn summarize_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> TraceSummary {
+    let infos: Vec<SegmentInfo> = texts
+        .into_iter()
+        .filter_map(|text| baton_model::Document::parse(text.as_bytes()).ok())
+        .map(|document| document.info)
+        .collect();
+    summarize(&infos)
+}
+
 /// The service a call (a subsegment in `namespace`, named `name`) went to
 /// when it sent no segment: X-Ray's inferred node, typed `AWS::<service>`
 /// (with the resource kind X-Ray gives the best known ones) or `remote`.

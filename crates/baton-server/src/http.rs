@@ -16,12 +16,13 @@ use baton_model::{Document, TraceId, assemble, time};
 use baton_query::Matcher;
 use baton_query::filter::{self, Expr, ExprKind, FilterError, GroupRef};
 use baton_query::graph::{self as rollups, Element, Stats, contributions};
-use baton_query::summarize;
+use baton_query::summarize_texts;
 use baton_store::{Cursor, Error as StoreError, GraphPeriod, Group, Store, SummaryQuery, TimeRange, Writer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
+use crate::console;
 use crate::graph::{self, Selector};
 use crate::metrics::{
     ApiRequestServed, BytesReceived, DocumentRejectedError, DocumentsAccepted, DocumentsDroppedError,
@@ -71,6 +72,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/UpdateGroup", post(update_group))
         .route("/DeleteGroup", post(delete_group))
         .route("/metrics", get(metrics))
+        .route("/", get(console::map))
+        .route("/traces", get(console::traces))
+        .route("/traces/{id}", get(console::trace))
+        .route("/console/baton.css", get(console::stylesheet))
+        .route("/console/baton.js", get(console::script))
         .fallback(unknown_operation)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -302,11 +308,11 @@ async fn get_trace_summaries(
     served(&state.metrics, result).map(ApiJson)
 }
 
-fn encode_cursor(cursor: Cursor) -> String {
+pub(crate) fn encode_cursor(cursor: Cursor) -> String {
     format!("{:016x}.{}", cursor.start_time.to_bits(), cursor.id)
 }
 
-fn decode_cursor(token: &str) -> Option<Cursor> {
+pub(crate) fn decode_cursor(token: &str) -> Option<Cursor> {
     let (bits, id) = token.split_once('.')?;
     let start_time = f64::from_bits(u64::from_str_radix(bits, 16).ok()?);
     Some(Cursor { start_time, id: id.parse().ok()? })
@@ -374,28 +380,37 @@ async fn get_trace_summaries_inner(state: &AppState, body: &[u8]) -> Result<xray
 /// Parses a filter expression, substituting stored groups for `group.name`
 /// and `group.arn`.
 async fn matcher(state: &AppState, expression: &str) -> Result<Matcher, ApiError> {
-    let invalid = |error: FilterError| ApiError::invalid(format!("FilterExpression: {error}"));
-    let parsed = filter::parse(expression).map_err(invalid)?;
+    filter_matcher(state, expression).await?.map_err(|error| ApiError::invalid(format!("FilterExpression: {error}")))
+}
+
+/// A filter expression made ready to run, or the positioned reason it
+/// cannot be; `Err` only when the stored groups cannot be read.
+pub(crate) async fn filter_matcher(
+    state: &AppState,
+    expression: &str,
+) -> Result<Result<Matcher, FilterError>, ApiError> {
+    let parsed = match filter::parse(expression) {
+        Ok(parsed) => parsed,
+        Err(error) => return Ok(Err(error)),
+    };
     let parsed = if parsed.group_refs().is_empty() {
-        parsed
+        Ok(parsed)
     } else {
         let store = Arc::clone(&state.store);
         let groups = blocking(move || store.groups()).await?;
-        parsed
-            .resolve_groups(|reference| {
-                let group = groups.iter().find(|group| match reference {
-                    GroupRef::Name(name) => group.name == *name,
-                    GroupRef::Arn(arn) => group.arn == *arn,
-                })?;
-                match group.filter_expression.as_deref() {
-                    Some(expression) => filter::parse(expression).ok(),
-                    // A group without a filter selects every trace: an empty AND.
-                    None => Some(Expr { position: 0, kind: ExprKind::And(Vec::new()) }),
-                }
-            })
-            .map_err(invalid)?
+        parsed.resolve_groups(|reference| {
+            let group = groups.iter().find(|group| match reference {
+                GroupRef::Name(name) => group.name == *name,
+                GroupRef::Arn(arn) => group.arn == *arn,
+            })?;
+            match group.filter_expression.as_deref() {
+                Some(expression) => filter::parse(expression).ok(),
+                // A group without a filter selects every trace: an empty AND.
+                None => Some(Expr { position: 0, kind: ExprKind::And(Vec::new()) }),
+            }
+        })
     };
-    Matcher::new(parsed).map_err(invalid)
+    Ok(parsed.and_then(Matcher::new))
 }
 
 // === Service graph ===
@@ -480,18 +495,7 @@ async fn get_trace_graph_inner(state: &AppState, body: &[u8]) -> Result<graph::G
     let store = Arc::clone(&state.store);
     let summaries = blocking(move || {
         let traces = store.traces(&ids)?;
-        Ok(traces
-            .iter()
-            .map(|trace| {
-                let infos: Vec<_> = trace
-                    .documents
-                    .iter()
-                    .filter_map(|text| Document::parse(text.as_bytes()).ok())
-                    .map(|document| document.info)
-                    .collect();
-                summarize(&infos)
-            })
-            .collect::<Vec<_>>())
+        Ok(traces.iter().map(|trace| summarize_texts(trace.documents.iter().map(String::as_str))).collect::<Vec<_>>())
     })
     .await?;
     let mut elements: BTreeMap<Element, Stats> = BTreeMap::new();

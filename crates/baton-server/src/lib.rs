@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod console;
 mod error;
 mod graph;
 mod http;
