@@ -167,3 +167,16 @@ def test_markup_in_values_is_shown_as_text(loaded):
                          {"texts": "section.details:not([hidden]) table.annotations td", "as": "cells"},
                          {"screenshot": "markup"}])
     assert MARKUP in got["cells"], got["cells"]
+
+
+def test_a_custom_window_keeps_the_filter(loaded):
+    baton, ids = loaded
+    utc = lambda seconds: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))  # noqa: E731
+    got = browse(baton, [{"goto": "/traces?range=1h&filter=annotation.ColdStart%20%3D%20true"},
+                         {"click": "details.custom summary"},
+                         {"fill": "form.custom-window input[name=start]", "value": utc(time.time() - 600)},
+                         {"fill": "form.custom-window input[name=end]", "value": utc(time.time() + 600)},
+                         {"click": "form.custom-window button"}, {"wait": "table.trace-list"},
+                         {"texts": "table.trace-list td.id a", "as": "ids"}])
+    assert got["ids"] == [ids["cold"]], got
+    assert "filter=annotation.ColdStart" in got["url"] and "start=" in got["url"] and "range=" not in got["url"]

@@ -223,113 +223,10 @@ fn map_body(window: &TimeWindow, graph: &Graph<'_>, selected: Option<&str>) -> S
     let select_href = |key: &str| {
         if key.is_empty() { format!("?{window_query}") } else { format!("?{window_query}&select={key}") }
     };
-    let pairs: Vec<(usize, usize)> = graph.edges.iter().map(|edge| (edge.from, edge.to)).collect();
-    let layout = layout(graph.nodes.len(), &pairs);
     let node_keys: Vec<String> = graph.nodes.iter().map(|node| node_key(node)).collect();
     let edge_keys: Vec<String> =
         graph.edges.iter().map(|edge| edge_key(graph.nodes[edge.from], graph.nodes[edge.to])).collect();
-    let current = |key: &str| if selected == Some(key) { " aria-current=\"true\"" } else { "" };
-
-    let mut svg = String::with_capacity(2048 + graph.nodes.len() * 1200 + graph.edges.len() * 600);
-    let _ = write!(
-        svg,
-        concat!(
-            "<svg class=\"graph\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" ",
-            "role=\"group\" aria-label=\"Service map\"><defs>",
-            "<marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" ",
-            "orient=\"auto\"><path d=\"M0,0L10,5L0,10z\"/></marker>",
-            "<marker id=\"arrow-on\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" ",
-            "orient=\"auto\"><path d=\"M0,0L10,5L0,10z\"/></marker></defs>"
-        ),
-        w = layout.width,
-        h = layout.height,
-    );
-    // Edges first, so that nodes are drawn over them.
-    for (index, edge) in graph.edges.iter().enumerate() {
-        let (from, to) = (graph.nodes[edge.from], graph.nodes[edge.to]);
-        let (path, (label_x, label_y)) = match layout.routes[index].as_slice() {
-            [] => self_loop(layout.nodes[edge.from]),
-            route => curve(route, layout.ports[index]),
-        };
-        let average = average(edge.stats);
-        let title = format!(
-            "{} → {}: {} calls{}",
-            name_of(from),
-            name_of(to),
-            count_text(edge.stats.total),
-            average.map_or_else(String::new, |average| format!(", average {}", seconds_text(average)))
-        );
-        let label = match average {
-            Some(average) => format!("{} · {}", count_text(edge.stats.total), seconds_text(average)),
-            None => count_text(edge.stats.total),
-        };
-        let key = &edge_keys[index];
-        let _ = write!(
-            svg,
-            concat!(
-                "<a class=\"edge\" href=\"{href}\" data-select=\"{key}\"{current}><title>{title}</title>",
-                "<path class=\"hit\" d=\"{path}\"/><path class=\"line\" d=\"{path}\"/>",
-                "<text class=\"edge-label\" x=\"{x:.1}\" y=\"{y:.1}\">{label}</text></a>"
-            ),
-            href = escape(&select_href(key)),
-            key = key,
-            current = current(key),
-            title = escape(&title),
-            path = path,
-            x = label_x,
-            y = label_y - 4.0,
-            label = label,
-        );
-    }
-    for (index, node) in graph.nodes.iter().enumerate() {
-        let stats = &graph.node_stats[index];
-        let (x, y) = layout.nodes[index];
-        let name = name_of(node);
-        let kind = kind_of(node);
-        let latency = average(stats).map_or_else(|| "—".to_owned(), seconds_text);
-        let rate = format!("{}/min", number_text(stats.total as f64 / window.minutes()));
-        let class = match node {
-            Node::Client => "node client",
-            Node::Service { inferred: true, .. } => "node inferred",
-            Node::Service { .. } => "node",
-        };
-        let shown: String = if name.chars().count() > NAME_CHARS {
-            name.chars().take(NAME_CHARS - 1).chain(['…']).collect()
-        } else {
-            name.to_owned()
-        };
-        let key = &node_keys[index];
-        let _ = write!(
-            svg,
-            concat!(
-                "<a class=\"{class}\" href=\"{href}\" data-select=\"{key}\"{current}>",
-                "<title>{name} ({kind}): {requests} requests, average {latency}, {rate}</title>",
-                "<g transform=\"translate({x:.1} {y:.1})\"><circle class=\"face\" r=\"{radius}\"/>",
-                "<circle class=\"track\" r=\"{ring}\"/>{arcs}",
-                "<text class=\"latency\" y=\"-2\">{latency}</text><text class=\"rate\" y=\"12\">{rate}</text>",
-                "<text class=\"name\" y=\"{name_y}\">{shown}</text><text class=\"kind\" y=\"{kind_y}\">{kind}</text>",
-                "</g></a>"
-            ),
-            class = class,
-            href = escape(&select_href(key)),
-            key = key,
-            current = current(key),
-            name = escape(name),
-            kind = escape(&kind),
-            requests = count_text(stats.total),
-            latency = latency,
-            rate = rate,
-            x = x,
-            y = y,
-            radius = RADIUS,
-            ring = RING,
-            arcs = arcs(stats),
-            name_y = RING + 16.0,
-            kind_y = RING + 30.0,
-            shown = escape(&shown),
-        );
-    }
-    svg.push_str("</svg>");
+    let svg = drawing(graph, Some(window.minutes()), &select_href, selected);
 
     let mut panels = String::with_capacity(graph.nodes.len() * 2048 + graph.edges.len() * 2048);
     let known = node_keys.iter().chain(&edge_keys).any(|key| selected == Some(key.as_str()));
@@ -405,6 +302,131 @@ fn map_body(window: &TimeWindow, graph: &Graph<'_>, selected: Option<&str>) -> S
         svg = svg,
         panels = panels,
     )
+}
+
+/// The graph as SVG: each node and edge a link to `href` of its key, the
+/// `selected` one marked; rates per minute over `minutes`, or counts of
+/// requests without.
+fn drawing(graph: &Graph<'_>, minutes: Option<f64>, href: &dyn Fn(&str) -> String, selected: Option<&str>) -> String {
+    let pairs: Vec<(usize, usize)> = graph.edges.iter().map(|edge| (edge.from, edge.to)).collect();
+    let layout = layout(graph.nodes.len(), &pairs);
+    let node_keys: Vec<String> = graph.nodes.iter().map(|node| node_key(node)).collect();
+    let edge_keys: Vec<String> =
+        graph.edges.iter().map(|edge| edge_key(graph.nodes[edge.from], graph.nodes[edge.to])).collect();
+    let current = |key: &str| if selected == Some(key) { " aria-current=\"true\"" } else { "" };
+
+    let mut svg = String::with_capacity(2048 + graph.nodes.len() * 1200 + graph.edges.len() * 600);
+    let _ = write!(
+        svg,
+        concat!(
+            "<svg class=\"graph\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" ",
+            "role=\"group\" aria-label=\"Service map\"><defs>",
+            "<marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" ",
+            "orient=\"auto\"><path d=\"M0,0L10,5L0,10z\"/></marker>",
+            "<marker id=\"arrow-on\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" ",
+            "orient=\"auto\"><path d=\"M0,0L10,5L0,10z\"/></marker></defs>"
+        ),
+        w = layout.width,
+        h = layout.height,
+    );
+    // Edges first, so that nodes are drawn over them.
+    for (index, edge) in graph.edges.iter().enumerate() {
+        let (from, to) = (graph.nodes[edge.from], graph.nodes[edge.to]);
+        let (path, (label_x, label_y)) = match layout.routes[index].as_slice() {
+            [] => self_loop(layout.nodes[edge.from]),
+            route => curve(route, layout.ports[index]),
+        };
+        let average = average(edge.stats);
+        let title = format!(
+            "{} → {}: {} calls{}",
+            name_of(from),
+            name_of(to),
+            count_text(edge.stats.total),
+            average.map_or_else(String::new, |average| format!(", average {}", seconds_text(average)))
+        );
+        let label = match average {
+            Some(average) => format!("{} · {}", count_text(edge.stats.total), seconds_text(average)),
+            None => count_text(edge.stats.total),
+        };
+        let key = &edge_keys[index];
+        let _ = write!(
+            svg,
+            concat!(
+                "<a class=\"edge\" href=\"{href}\" data-select=\"{key}\"{current}><title>{title}</title>",
+                "<path class=\"hit\" d=\"{path}\"/><path class=\"line\" d=\"{path}\"/>",
+                "<text class=\"edge-label\" x=\"{x:.1}\" y=\"{y:.1}\">{label}</text></a>"
+            ),
+            href = escape(&href(key)),
+            key = key,
+            current = current(key),
+            title = escape(&title),
+            path = path,
+            x = label_x,
+            y = label_y - 4.0,
+            label = label,
+        );
+    }
+    for (index, node) in graph.nodes.iter().enumerate() {
+        let stats = &graph.node_stats[index];
+        let (x, y) = layout.nodes[index];
+        let name = name_of(node);
+        let kind = kind_of(node);
+        let latency = average(stats).map_or_else(|| "—".to_owned(), seconds_text);
+        let rate = match minutes {
+            Some(minutes) => format!("{}/min", number_text(stats.total as f64 / minutes)),
+            None => format!("{} req", count_text(stats.total)),
+        };
+        let class = match node {
+            Node::Client => "node client",
+            Node::Service { inferred: true, .. } => "node inferred",
+            Node::Service { .. } => "node",
+        };
+        let shown: String = if name.chars().count() > NAME_CHARS {
+            name.chars().take(NAME_CHARS - 1).chain(['…']).collect()
+        } else {
+            name.to_owned()
+        };
+        let key = &node_keys[index];
+        let _ = write!(
+            svg,
+            concat!(
+                "<a class=\"{class}\" href=\"{href}\" data-select=\"{key}\"{current}>",
+                "<title>{name} ({kind}): {requests} requests, average {latency}, {rate}</title>",
+                "<g transform=\"translate({x:.1} {y:.1})\"><circle class=\"face\" r=\"{radius}\"/>",
+                "<circle class=\"track\" r=\"{ring}\"/>{arcs}",
+                "<text class=\"latency\" y=\"-2\">{latency}</text><text class=\"rate\" y=\"12\">{rate}</text>",
+                "<text class=\"name\" y=\"{name_y}\">{shown}</text><text class=\"kind\" y=\"{kind_y}\">{kind}</text>",
+                "</g></a>"
+            ),
+            class = class,
+            href = escape(&href(key)),
+            key = key,
+            current = current(key),
+            name = escape(name),
+            kind = escape(&kind),
+            requests = count_text(stats.total),
+            latency = latency,
+            rate = rate,
+            x = x,
+            y = y,
+            radius = RADIUS,
+            ring = RING,
+            arcs = arcs(stats),
+            name_y = RING + 16.0,
+            kind_y = RING + 30.0,
+            shown = escape(&shown),
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A small map of one trace's services, each linking to its place on the
+/// service map of the last hour.
+pub(crate) fn trace_map(elements: &BTreeMap<Element, Stats>) -> String {
+    let graph = Graph::of(elements);
+    let href = |key: &str| format!("/?range=1h&select={key}");
+    drawing(&graph, None, &href, None)
 }
 
 /// What a panel says, besides the statistics.

@@ -57,15 +57,34 @@ pub(crate) fn render(title: &str, view: View, window: Option<&TimeWindow>, carri
             let href = format!("?{carried}{separator}range={range}");
             page.push_str(&format!("<a href=\"{}\"{current}>{range}</a>", escape(&href)));
         }
-        if window.range.is_none() {
-            page.push_str("<span class=\"custom\" aria-current=\"true\">custom</span>");
-        }
+        let (open, start, end) = match window.range {
+            Some(_) => ("", String::new(), String::new()),
+            None => (" open", local_input(window.start), local_input(window.end)),
+        };
+        page.push_str(&format!(
+            concat!(
+                "<details class=\"custom\"{open}><summary>custom</summary>",
+                "<form class=\"custom-window\" method=\"get\" action=\"\">",
+                "<label>From <input type=\"datetime-local\" step=\"1\" name=\"start\" value=\"{start}\" required></label>",
+                "<label>to <input type=\"datetime-local\" step=\"1\" name=\"end\" value=\"{end}\" required></label>",
+                "<span class=\"muted\">UTC</span><button>Show</button></form></details>"
+            ),
+            open = open,
+            start = start,
+            end = end,
+        ));
         page.push_str("</nav>");
     }
     page.push_str("</header><main>");
     page.push_str(body);
     page.push_str("</main></body></html>\n");
     page
+}
+
+/// Epoch seconds as a `datetime-local` input's value, in UTC.
+fn local_input(seconds: f64) -> String {
+    let iso = baton_model::time::format_iso(seconds);
+    iso.get(..19).unwrap_or(&iso).to_owned()
 }
 
 #[cfg(test)]

@@ -411,6 +411,12 @@ fn summary_lists(out: &mut String, summary: &TraceSummary) {
             out.push_str("</li>");
         }
         out.push_str("</ul></div>");
+        let elements = baton_query::graph::contributions(summary);
+        if !elements.is_empty() {
+            out.push_str("<div class=\"trace-map\"><h2>Map of this trace</h2>");
+            out.push_str(&crate::map::trace_map(&elements));
+            out.push_str("</div>");
+        }
     }
     if !summary.annotations.is_empty() {
         out.push_str("<div class=\"trace-annotations\"><h2>Annotations</h2><ul>");

@@ -1,7 +1,10 @@
 //! The time window of a view, as the URL gives it: `range=1h` (the last
-//! hour) or `start=…&end=…` (epoch seconds).
+//! hour) or `start=…&end=…` (epoch seconds, or UTC times as the picker's
+//! `datetime-local` fields send them).
 
 use std::fmt;
+
+use baton_model::time;
 
 /// The ranges the picker offers, with their length in seconds.
 pub(crate) const RANGES: [(&str, f64); 9] = [
@@ -49,8 +52,11 @@ impl TimeWindow {
         let seconds = |name: &str, text: &str| {
             text.parse::<f64>()
                 .ok()
+                .or_else(|| time::parse_iso(text))
+                // A browser leaves out the seconds when they are zero.
+                .or_else(|| time::parse_iso(&format!("{text}:00")))
                 .filter(|value| value.is_finite() && *value >= 0.0)
-                .ok_or_else(|| WindowError(format!("{name} must be epoch seconds, got {text:?}")))
+                .ok_or_else(|| WindowError(format!("{name} must be epoch seconds or a UTC time, got {text:?}")))
         };
         match (range, start, end) {
             (_, Some(start), Some(end)) => {
@@ -107,6 +113,8 @@ mod tests {
         let custom = TimeWindow::from_query(None, Some("100"), Some("200.5"), now).unwrap();
         assert_eq!((custom.start, custom.end, custom.query()), (100.0, 200.5, "start=100&end=200.5".to_owned()));
         assert_eq!(TimeWindow::from_query(Some("6h"), None, None, now).unwrap().query(), "range=6h");
+        let picked = TimeWindow::from_query(None, Some("1970-01-01T00:01"), Some("1970-01-01T00:02:30"), now).unwrap();
+        assert_eq!((picked.start, picked.end), (60.0, 150.0));
         for (range, start, end) in [
             (Some("2h"), None, None),
             (None, Some("5"), None),

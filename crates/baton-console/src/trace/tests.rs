@@ -458,3 +458,22 @@ fn durations_and_ticks_read_in_ms_or_s() {
     assert_eq!(tick_label(1.5, 0.5, 3.0), "1.5 s");
     assert_eq!(tick_label(10.0, 5.0, 30.0), "10 s");
 }
+
+#[test]
+fn the_header_draws_a_small_map_of_the_trace() {
+    let documents = [serde_json::json!({"name": "api", "id": "0000000000000001",
+        "trace_id": "1-655a3b10-0102030405060708090a0b0c", "start_time": 10.0, "end_time": 11.0,
+        "subsegments": [{"name": "DynamoDB", "id": "0000000000000002", "namespace": "aws",
+            "start_time": 10.1, "end_time": 10.2}]})];
+    let infos: Vec<_> = documents
+        .iter()
+        .map(|document| baton_model::Document::parse(document.to_string().as_bytes()).expect("valid").info)
+        .collect();
+    let summary = baton_query::summarize(&infos);
+    let page = trace_page("1-655a3b10-0102030405060708090a0b0c", &documents, Some(&summary));
+    let map = &page[page.find("<div class=\"trace-map\">").expect("a map")..];
+    for label in ["<text class=\"name\" y=\"50\">api</text>", ">DynamoDB</text>", ">Client</text>", "1 req"] {
+        assert!(map.contains(label), "{label} in {map}");
+    }
+    assert!(map.contains("href=\"/?range=1h&amp;select=n"));
+}
