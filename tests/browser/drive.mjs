@@ -8,6 +8,7 @@
 //   {"click": "css selector"}                click the first match
 //   {"press": "Key"}                         press a key on the focused element
 //   {"fill": "css selector", "value": "…"}   type into a field
+//   {"set": "css selector", "value": "…"}    set a field's value as a script would (date and time fields)
 //   {"wait": "css selector"}                 wait until a match is visible
 //   {"texts": "css selector", "as": "key"}   read the rendered text of every match
 //   {"contents": "css selector", "as": "key"} read the text content of every match (SVG titles too)
@@ -41,6 +42,11 @@ try {
       await page.keyboard.press(step.press);
     } else if (step.fill !== undefined) {
       await page.locator(step.fill).first().fill(step.value);
+    } else if (step.set !== undefined) {
+      await page.locator(step.set).first().evaluate((element, value) => {
+        element.value = value;
+        element.dispatchEvent(new Event("input", { bubbles: true }));
+      }, step.value);
     } else if (step.wait !== undefined) {
       await page.locator(step.wait).first().waitFor({ state: "visible", timeout: 5000 });
     } else if (step.texts !== undefined) {

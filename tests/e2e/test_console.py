@@ -174,9 +174,17 @@ def test_a_custom_window_keeps_the_filter(loaded):
     utc = lambda seconds: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))  # noqa: E731
     got = browse(baton, [{"goto": "/traces?range=1h&filter=annotation.ColdStart%20%3D%20true"},
                          {"click": "details.custom summary"},
-                         {"fill": "form.custom-window input[name=start]", "value": utc(time.time() - 600)},
-                         {"fill": "form.custom-window input[name=end]", "value": utc(time.time() + 600)},
+                         {"set": "form.custom-window input[name=start]", "value": utc(time.time() - 600)},
+                         {"set": "form.custom-window input[name=end]", "value": utc(time.time() + 600)},
                          {"click": "form.custom-window button"}, {"wait": "table.trace-list"},
                          {"texts": "table.trace-list td.id a", "as": "ids"}])
     assert got["ids"] == [ids["cold"]], got
     assert "filter=annotation.ColdStart" in got["url"] and "start=" in got["url"] and "range=" not in got["url"]
+
+
+def test_the_trace_id_box_goes_straight_to_the_trace(loaded):
+    baton, ids = loaded
+    got = browse(baton, [{"goto": "/"}, {"fill": "#trace-id", "value": f"  {ids['chain']} "}, {"press": "Enter"},
+                         {"wait": "#timeline"}, {"texts": "#timeline .row .name", "as": "names"}])
+    assert got["url"].endswith(f"/traces/{ids['chain']}"), got["url"]
+    assert {"e2e-front", "e2e-backend", "DynamoDB"} <= set(got["names"]), got["names"]
