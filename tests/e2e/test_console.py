@@ -188,3 +188,13 @@ def test_the_trace_id_box_goes_straight_to_the_trace(loaded):
                          {"wait": "#timeline"}, {"texts": "#timeline .row .name", "as": "names"}])
     assert got["url"].endswith(f"/traces/{ids['chain']}"), got["url"]
     assert {"e2e-front", "e2e-backend", "DynamoDB"} <= set(got["names"]), got["names"]
+
+
+def test_the_trace_id_box_redirects_only_to_trace_paths(loaded):
+    import requests
+
+    baton, ids = loaded
+    for typed, location in [(ids["warm"], f"/traces/{ids['warm']}"), ("//evil.example/x", "/traces/evilexamplex"),
+                            ("<>", "/traces")]:
+        answer = requests.get(baton.endpoint + "/traces", params={"id": typed}, allow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == location, (typed, answer.headers)

@@ -48,8 +48,11 @@ pub(crate) async fn map(State(state): State<AppState>, Query(params): Params) ->
 #[tracing::instrument(skip_all)]
 pub(crate) async fn traces(State(state): State<AppState>, Query(params): Params) -> Response {
     if let Some(id) = params.get("id").map(|id| id.trim()).filter(|id| !id.is_empty()) {
+        // Only an id's characters go into the path: the rest of the text
+        // cannot be one, and must not steer the redirect.
         let safe: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-        return Redirect::to(&format!("/traces/{safe}")).into_response();
+        let target = if safe.is_empty() { "/traces".to_owned() } else { format!("/traces/{safe}") };
+        return Redirect::to(&target).into_response();
     }
     let window = match window(&params) {
         Ok(window) => window,
