@@ -379,6 +379,16 @@ def client_env(extra: dict | None = None, home: Path | None = None) -> dict:
     return env
 
 
+def powertools_env(baton, downstream, tmp_path) -> dict:
+    """The simulated Lambda environment of tests/e2e/clients/powertools_lambda_app.py."""
+    return client_env({
+        "LAMBDA_TASK_ROOT": str(tmp_path), "AWS_XRAY_DAEMON_ADDRESS": baton.daemon_address,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR", "POWERTOOLS_SERVICE_NAME": "orders",
+        "AWS_LAMBDA_FUNCTION_NAME": "order-handler", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "DOWNSTREAM_URL": downstream.url,
+    }, home=tmp_path)
+
+
 def run_client(script: str, args, env: dict, timeout: float = 60.0) -> subprocess.CompletedProcess:
     """Runs tests/e2e/clients/<script> with the venv's python; fails with its output on error."""
     cmd = [sys.executable, str(CLIENTS_DIR / script), *map(str, args)]

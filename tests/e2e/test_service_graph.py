@@ -4,7 +4,7 @@ statistics of each node and edge."""
 import json
 import time
 
-from helpers import client_env, new_id, new_trace_id, run_client
+from helpers import client_env, new_id, new_trace_id, powertools_env, run_client
 
 
 def graph_by_name(graph):
@@ -104,12 +104,7 @@ def test_an_sdk_service_calling_another_replaces_the_inferred_node(baton, tmp_pa
 def test_a_powertools_function_behind_the_lambda_platform(baton, downstream, tmp_path):
     start = time.time() - 120
     trace_id, function_id, service_id = new_trace_id(), new_id(), new_id()
-    env = client_env({
-        "LAMBDA_TASK_ROOT": str(tmp_path), "AWS_XRAY_DAEMON_ADDRESS": baton.daemon_address,
-        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR", "POWERTOOLS_SERVICE_NAME": "orders",
-        "AWS_LAMBDA_FUNCTION_NAME": "order-handler", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-        "DOWNSTREAM_URL": downstream.url,
-    }, home=tmp_path)
+    env = powertools_env(baton, downstream, tmp_path)
     invocation = {"trace_header": f"Root={trace_id};Parent={function_id};Sampled=1", "event": {"order_id": "o-1"}}
     run_client("powertools_lambda_app.py", [json.dumps([invocation])], env)
     # What the Lambda platform sends for an invocation with active tracing.

@@ -841,33 +841,36 @@ fn collect_annotations(
 ) -> Result<(), ValidationError> {
     let Some(Annotations(annotations)) = annotations else { return Ok(()) };
     for (key, value) in annotations {
-        let key_ok = !key.is_empty()
-            && key.len() <= MAX_ANNOTATION_KEY
-            && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
-        if !key_ok {
+        if let Some(problem) = annotation_problem(&key, &value) {
+            let separator = if problem.starts_with("key ") { ": " } else { "." };
             return Err(invalid(
                 ValidationErrorKind::InvalidAnnotation,
-                format!("{path}annotations: key {key:?} must be 1 to {MAX_ANNOTATION_KEY} letters, digits or _"),
+                format!("{path}annotations{separator}{problem}"),
             ));
-        }
-        match &value {
-            AnnotationValue::String(text) if text.chars().count() > MAX_ANNOTATION_STRING => {
-                return Err(invalid(
-                    ValidationErrorKind::InvalidAnnotation,
-                    format!("{path}annotations.{key} is longer than {MAX_ANNOTATION_STRING} characters"),
-                ));
-            }
-            AnnotationValue::Number(number) if !number.is_finite() => {
-                return Err(invalid(
-                    ValidationErrorKind::InvalidAnnotation,
-                    format!("{path}annotations.{key} is not finite"),
-                ));
-            }
-            _ => {}
         }
         out.push((key, value));
     }
     Ok(())
+}
+
+/// Why X-Ray would refuse the annotation `key` = `value`, or `None` when it
+/// is valid: a key is 1 to 500 ASCII letters, digits or `_`, a string value
+/// at most 1000 characters, a number finite. The reason starts with `key …`
+/// for the key, or with the key itself for the value.
+pub fn annotation_problem(key: &str, value: &AnnotationValue) -> Option<String> {
+    let key_ok = !key.is_empty()
+        && key.len() <= MAX_ANNOTATION_KEY
+        && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+    if !key_ok {
+        return Some(format!("key {key:?} must be 1 to {MAX_ANNOTATION_KEY} letters, digits or _"));
+    }
+    match value {
+        AnnotationValue::String(text) if text.chars().count() > MAX_ANNOTATION_STRING => {
+            Some(format!("{key} is longer than {MAX_ANNOTATION_STRING} characters"))
+        }
+        AnnotationValue::Number(number) if !number.is_finite() => Some(format!("{key} is not finite")),
+        _ => None,
+    }
 }
 
 /// Reads the subsegments embedded in a document or, with `parent` (its index

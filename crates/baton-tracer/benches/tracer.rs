@@ -1,0 +1,216 @@
+//! What one subsegment costs: `begin`, 2 annotations and `end`, with the
+//! tracer enabled (under an open segment, sent over UDP to a socket nobody
+//! reads), with it disabled, and the same span work with the OpenTelemetry
+//! SDK (its batch span processor, an exporter that discards); and what the
+//! tracer's initialisation and first use cost.
+//!
+//! The tracer is configured once per process, so this binary runs each
+//! measurement in a fresh copy of itself (`BATON_TRACER_BENCH_MODE`), then
+//! reads criterion's estimates and prints the ratios:
+//! `cargo bench -p baton-tracer --bench tracer`.
+
+use std::env;
+use std::hint::black_box;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use baton_tracer::{Config, Exporter, Sampler, Segment, Subsegment};
+use criterion::Criterion;
+use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+
+/// Which measurement a child process runs; unset in the parent.
+const MODE: &str = "BATON_TRACER_BENCH_MODE";
+/// The criterion group of one long-lived segment whose subsegments are all streamed: `subsegment/<mode>`.
+const GROUP: &str = "subsegment";
+/// The criterion group of a request's segment with 10 subsegments, sent as one document: `segment10/<mode>`.
+const GROUP10: &str = "segment10";
+/// Subsegments per segment in [`GROUP10`].
+const PER_SEGMENT: u32 = 10;
+/// How many fresh processes measure initialisation.
+const INIT_RUNS: usize = 20;
+
+fn main() {
+    match env::var(MODE).as_deref() {
+        Ok("enabled") => enabled(),
+        Ok("disabled") => disabled(),
+        Ok("otel") => otel(),
+        Ok("init") => init_and_first_use(),
+        Ok(other) => panic!("unknown {MODE} {other:?}"),
+        Err(_) => run_all(),
+    }
+}
+
+fn config(enabled: bool, address: SocketAddr) -> Config {
+    Config {
+        service_name: "bench".into(),
+        enabled,
+        capture_response: true,
+        capture_error: true,
+        in_lambda: false,
+        exporter: Exporter::Udp(address),
+        sampler: Sampler::local_default(),
+    }
+}
+
+/// The measured work, as a handler would write it.
+fn subsegment_work() {
+    let subsegment = Subsegment::begin("work");
+    let _ = subsegment.put_annotation("order_id", black_box("o-42"));
+    let _ = subsegment.put_annotation("items", black_box(3));
+    subsegment.end();
+}
+
+/// Runs `routine` as `<group>/<mode>` with the command line's criterion options.
+fn measure(group: &str, mode: &str, mut routine: impl FnMut()) {
+    let mut criterion = Criterion::default().configure_from_args();
+    criterion.benchmark_group(group).bench_function(mode, |bencher| bencher.iter(&mut routine));
+    criterion.final_summary();
+}
+
+/// A request as a service records it: a segment with [`PER_SEGMENT`] subsegments.
+fn segment_work() {
+    let segment = Segment::builder("bench").header(black_box(SAMPLED.parse().unwrap())).begin();
+    segment.in_scope(|| (0..PER_SEGMENT).for_each(|_| subsegment_work()));
+    segment.end();
+}
+
+/// An upstream decision, so every segment is recorded (the sampler's 5 % would skip most).
+const SAMPLED: &str = "Root=1-6744b000-aaaaaaaaaaaaaaaaaaaaaaaa;Sampled=1";
+
+fn enabled() {
+    // Bound and never read: datagrams are dropped by the kernel once its buffer is full.
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    baton_tracer::init(config(true, sink.local_addr().unwrap())).unwrap();
+    let segment = Segment::builder("bench").begin();
+    assert!(segment.is_recording(), "the first segment is sampled");
+    segment.in_scope(|| measure(GROUP, "enabled", subsegment_work));
+    segment.end();
+    measure(GROUP10, "enabled", segment_work);
+    baton_tracer::flush();
+    println!("baton enabled: {} documents dropped (send queue full)", baton_tracer::dropped_documents());
+}
+
+fn disabled() {
+    baton_tracer::init(config(false, SocketAddr::from(([127, 0, 0, 1], 2000)))).unwrap();
+    let segment = Segment::builder("bench").begin();
+    segment.in_scope(|| measure(GROUP, "disabled", subsegment_work));
+    segment.end();
+    measure(GROUP10, "disabled", segment_work);
+}
+
+/// Takes finished spans and drops them, so only the SDK's own work is measured.
+#[derive(Debug)]
+struct Discard;
+
+impl SpanExporter for Discard {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        drop(black_box(batch));
+        Ok(())
+    }
+}
+
+fn otel() {
+    let provider =
+        SdkTracerProvider::builder().with_span_processor(BatchSpanProcessor::builder(Discard).build()).build();
+    let tracer = provider.tracer("bench");
+    let span_work = || {
+        let mut span = tracer.start("work");
+        span.set_attribute(KeyValue::new("order_id", black_box("o-42")));
+        span.set_attribute(KeyValue::new("items", black_box(3i64)));
+        span.end();
+    };
+    {
+        let _parent = Context::current_with_span(tracer.start("bench")).attach();
+        measure(GROUP, "otel", span_work);
+    }
+    measure(GROUP10, "otel", || {
+        let _parent = Context::current_with_span(tracer.start("bench")).attach();
+        (0..PER_SEGMENT).for_each(|_| span_work());
+    });
+    provider.shutdown().unwrap();
+}
+
+/// Prints the nanoseconds from `init` to the first segment with a subsegment sent.
+fn init_and_first_use() {
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = sink.local_addr().unwrap();
+    let start = Instant::now();
+    baton_tracer::init(config(true, address)).unwrap();
+    let segment = Segment::builder("bench").begin();
+    segment.in_scope(subsegment_work);
+    segment.end();
+    let elapsed = start.elapsed();
+    println!("{}", elapsed.as_nanos());
+}
+
+/// Runs every measurement in its own process, then prints the figures and ratios.
+fn run_all() {
+    let started = SystemTime::now();
+    let args: Vec<String> = env::args().skip(1).collect();
+    let exe = env::current_exe().unwrap();
+    let home = criterion_home(&exe);
+    for mode in ["enabled", "disabled", "otel"] {
+        let status = Command::new(&exe).args(&args).env(MODE, mode).env("CRITERION_HOME", &home).status().unwrap();
+        assert!(status.success(), "the {mode} benchmark failed: {status}");
+    }
+    // `cargo test --benches` runs each routine once: there are no estimates to report.
+    let bench = args.iter().any(|arg| arg == "--bench");
+    let mut inits: Vec<Duration> = (0..if bench { INIT_RUNS } else { 1 })
+        .map(|_| {
+            let output = Command::new(&exe).env(MODE, "init").output().unwrap();
+            assert!(output.status.success(), "init failed: {}", String::from_utf8_lossy(&output.stderr));
+            Duration::from_nanos(String::from_utf8(output.stdout).unwrap().trim().parse().unwrap())
+        })
+        .collect();
+    if !bench {
+        return;
+    }
+    inits.sort();
+    let show = |ns: Option<f64>| ns.map_or("not measured".into(), |ns| format!("{ns:.1} ns"));
+    for (group, title, per) in [
+        (GROUP, "one long-lived segment, every subsegment streamed as its own datagram", 1.0),
+        (GROUP10, "a segment with 10 subsegments, one datagram, per subsegment", f64::from(PER_SEGMENT)),
+    ] {
+        let estimate =
+            |mode| estimate(&home.join(group).join(mode).join("new/estimates.json"), started).map(|ns| ns / per);
+        let (on, off, otel) = (estimate("enabled"), estimate("disabled"), estimate("otel"));
+        println!("\nbegin + 2 annotations + end: {title}");
+        println!("  baton enabled      {}", show(on));
+        println!("  baton disabled     {}   (target < 20 ns)", show(off));
+        println!("  opentelemetry_sdk  {}", show(otel));
+        if let (Some(on), Some(otel)) = (on, otel) {
+            println!("  enabled/otel = {:.2}x   (target <= 0.5x)", on / otel);
+        }
+    }
+    let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
+    println!(
+        "init + first subsegment: median {:.0} µs, min {:.0} µs, max {:.0} µs over {INIT_RUNS} processes (target < 1 ms)",
+        micros(inits[inits.len() / 2]),
+        micros(inits[0]),
+        micros(inits[inits.len() - 1]),
+    );
+}
+
+/// Where criterion writes, as criterion itself decides when neither variable is set by `cargo bench`.
+fn criterion_home(exe: &Path) -> PathBuf {
+    if let Some(home) = env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    let target = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
+    // The bench binary is `<target>/<profile>/deps/tracer-<hash>`.
+    let target = target.unwrap_or_else(|| exe.ancestors().nth(3).expect("the binary is under target/").into());
+    target.join("criterion")
+}
+
+/// Criterion's estimate in nanoseconds (the regression slope, else the mean) if written since `since`.
+fn estimate(path: &Path, since: SystemTime) -> Option<f64> {
+    let fresh = std::fs::metadata(path).and_then(|metadata| metadata.modified()).ok()? >= since;
+    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let point = |name: &str| estimates[name]["point_estimate"].as_f64();
+    fresh.then(|| point("slope").or_else(|| point("mean"))).flatten()
+}
