@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use baton_model::{Sampled, SegmentId, TraceHeader, TraceId};
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::config::tracer;
 use crate::context::{self, Instrumented};
@@ -208,29 +209,56 @@ pub(crate) struct Node {
 pub(crate) struct State {
     pub(crate) name: Cow<'static, str>,
     pub(crate) namespace: Option<Namespace>,
-    pub(crate) annotations: Vec<(Cow<'static, str>, Annotation)>,
-    /// Namespace, key, the value as JSON text.
-    pub(crate) metadata: Vec<(String, String, String)>,
-    // Boxed, as sql: most subsegments have neither, and a smaller node is cheaper to make.
-    pub(crate) http_request: Option<Box<HttpRequest>>,
-    pub(crate) http_response: Option<(u16, Option<u64>)>,
-    /// Field, the value as JSON text.
-    pub(crate) aws: Vec<(String, String)>,
-    pub(crate) sql: Option<Box<Sql>>,
-    pub(crate) user: Option<String>,
-    pub(crate) origin: Option<String>,
     pub(crate) error: bool,
     pub(crate) fault: bool,
     pub(crate) throttle: bool,
+    /// Inline: most subsegments carry one or two, and an allocation costs more than the rest of `begin`.
+    pub(crate) annotations: SmallVec<[(Cow<'static, str>, Annotation); 2]>,
+    /// What most subsegments never have, apart so a new node is small.
+    pub(crate) more: Option<Box<More>>,
+    /// Closed children, embedded in this node's document when it is sent.
+    pub(crate) children: Vec<Arc<Node>>,
+    pub(crate) end: Option<u64>,
+}
+
+impl State {
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_default()
+    }
+}
+
+/// The rarer parts of a node's record.
+#[derive(Default)]
+pub(crate) struct More {
+    /// Namespace, key, the value as JSON text.
+    pub(crate) metadata: Vec<(String, String, String)>,
+    pub(crate) http_request: Option<HttpRequest>,
+    pub(crate) http_response: Option<(u16, Option<u64>)>,
+    /// Field, the value as JSON text.
+    pub(crate) aws: Vec<(String, String)>,
+    pub(crate) sql: Option<Sql>,
+    pub(crate) user: Option<String>,
+    pub(crate) origin: Option<String>,
     pub(crate) exceptions: Vec<Exception>,
     /// The id of a child's exception this node failed with, written as a bare `cause` string.
     pub(crate) cause_id: Option<String>,
     /// The first exception the latest failed child recorded: id, message.
     child_exception: Option<(String, String)>,
-    /// Closed children, embedded in this node's document when it is sent.
-    pub(crate) children: Vec<Arc<Node>>,
-    pub(crate) end: Option<u64>,
 }
+
+/// Nothing recorded, read for nodes without a `More`.
+pub(crate) static NO_MORE: More = More {
+    metadata: Vec::new(),
+    http_request: None,
+    http_response: None,
+    aws: Vec::new(),
+    sql: None,
+    user: None,
+    origin: None,
+    exceptions: Vec::new(),
+    cause_id: None,
+    child_exception: None,
+};
 
 /// Closed subsegments a parent keeps in memory before sending them on their own.
 const STREAM_CHILDREN: usize = 100;
@@ -419,10 +447,10 @@ impl Subsegment {
         }
         let json = serde_json::to_string(value).map_err(|source| TracerError::Metadata { key: key.into(), source })?;
         if let Some(mut state) = self.state() {
-            state
-                .metadata
+            let metadata = &mut state.more().metadata;
+            metadata
                 .retain(|(existing_namespace, existing_key, _)| existing_namespace != namespace || existing_key != key);
-            state.metadata.push((namespace.into(), key.into(), json));
+            metadata.push((namespace.into(), key.into(), json));
         }
         Ok(())
     }
@@ -437,14 +465,14 @@ impl Subsegment {
     /// Records the HTTP request this entity served or made.
     pub fn set_http_request(&self, request: HttpRequest) {
         if let Some(mut state) = self.state() {
-            state.http_request = Some(Box::new(request));
+            state.more().http_request = Some(request);
         }
     }
 
     /// Records the HTTP response; 4xx marks an error, 429 also a throttle, 5xx a fault.
     pub fn set_http_response(&self, status: u16, content_length: Option<u64>) {
         if let Some(mut state) = self.state() {
-            state.http_response = Some((status, content_length));
+            state.more().http_response = Some((status, content_length));
             match status {
                 429 => (state.error, state.throttle) = (true, true),
                 400..=499 => state.error = true,
@@ -458,29 +486,30 @@ impl Subsegment {
     pub fn set_aws(&self, field: &str, value: impl Into<serde_json::Value>) {
         if let Some(mut state) = self.state() {
             let json = value.into().to_string();
-            state.aws.retain(|(existing, _)| existing != field);
-            state.aws.push((field.into(), json));
+            let aws = &mut state.more().aws;
+            aws.retain(|(existing, _)| existing != field);
+            aws.push((field.into(), json));
         }
     }
 
     /// Records the `sql` block of a database query.
     pub fn set_sql(&self, sql: Sql) {
         if let Some(mut state) = self.state() {
-            state.sql = Some(Box::new(sql));
+            state.more().sql = Some(sql);
         }
     }
 
     /// Records the user the request is for (searchable with `user = "..."`).
     pub fn set_user(&self, user: &str) {
         if let Some(mut state) = self.state() {
-            state.user = Some(user.into());
+            state.more().user = Some(user.into());
         }
     }
 
     /// Records the kind of resource that runs the service, e.g. `AWS::EC2::Instance`.
     pub fn set_origin(&self, origin: &str) {
         if let Some(mut state) = self.state() {
-            state.origin = Some(origin.into());
+            state.more().origin = Some(origin.into());
         }
     }
 
@@ -533,18 +562,18 @@ impl Subsegment {
         if !remote {
             state.fault = true;
         }
-        let first = &messages[0];
-        if let Some((id, child_message)) = &state.child_exception
-            && child_message == first
+        let more = state.more();
+        if let Some((id, child_message)) = &more.child_exception
+            && *child_message == messages[0]
         {
             // The failure a child recorded, passed up (`?` may have converted its type, not its
             // message): X-Ray writes the child's exception id.
-            state.cause_id = Some(id.clone());
+            more.cause_id = Some(id.clone());
             return;
         }
         let ids: Vec<String> = messages.iter().map(|_| new_segment_id().to_string()).collect();
         for (index, message) in messages.into_iter().enumerate() {
-            state.exceptions.push(Exception {
+            more.exceptions.push(Exception {
                 id: ids[index].clone(),
                 kind: if index == 0 { type_name.map(Into::into) } else { None },
                 message,
@@ -577,14 +606,15 @@ impl Subsegment {
                 return;
             }
             state.end = Some(end.max(node.start));
-            state.exceptions.first().map(|exception| (exception.id.clone(), exception.message.clone()))
+            let first = state.more.as_ref().and_then(|more| more.exceptions.first());
+            first.map(|exception| (exception.id.clone(), exception.message.clone()))
         };
         if let Parent::Local { node: parent, .. } = &node.parent
             && let Some(parent) = parent.upgrade()
         {
             let mut state = parent.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if first_exception.is_some() {
-                state.child_exception = first_exception;
+                state.more().child_exception = first_exception;
             }
             if state.end.is_none() {
                 state.children.push(node.clone());

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 use crate::emit::MAX_DOCUMENT;
-use crate::entity::{Annotation, Node, Parent, State, working_directory};
+use crate::entity::{Annotation, More, NO_MORE, Node, Parent, working_directory};
 
 /// The documents that send a closed entity: one, or, when it is over the
 /// datagram limit, one per child and one for the rest.
@@ -66,6 +66,7 @@ impl Rendered {
 /// Renders a closed node and its closed children.
 fn render(node: &Node) -> Rendered {
     let state = node.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let more = state.more.as_deref().unwrap_or(&NO_MORE);
     let mut out = String::with_capacity(512);
     out.push_str("{\"id\":\"");
     let _ = write!(out, "{}", node.id);
@@ -87,25 +88,25 @@ fn render(node: &Node) -> Rendered {
         out.push_str(state.namespace.unwrap_or(crate::Namespace::Local).as_str());
         out.push('"');
     }
-    if let Some(origin) = &state.origin {
+    if let Some(origin) = &more.origin {
         out.push_str(",\"origin\":");
         string(&mut out, origin);
     }
-    if let Some(user) = &state.user {
+    if let Some(user) = &more.user {
         out.push_str(",\"user\":");
         string(&mut out, user);
     }
-    http(&mut out, &state);
-    aws(&mut out, node, &state);
-    sql(&mut out, &state);
+    http(&mut out, more);
+    aws(&mut out, node, more);
+    sql(&mut out, more);
     annotations(&mut out, &state.annotations);
-    metadata(&mut out, &state.metadata);
+    metadata(&mut out, &more.metadata);
     for (flag, name) in [(state.error, "error"), (state.fault, "fault"), (state.throttle, "throttle")] {
         if flag {
             let _ = write!(out, ",\"{name}\":true");
         }
     }
-    cause(&mut out, &state);
+    cause(&mut out, more);
     let children: Vec<Rendered> = state.children.iter().map(|child| render(child)).collect();
     let mut bytes = out.len() + 1;
     if !children.is_empty() {
@@ -146,12 +147,12 @@ pub(crate) fn string(out: &mut String, text: &str) {
     out.push('"');
 }
 
-fn http(out: &mut String, state: &State) {
-    if state.http_request.is_none() && state.http_response.is_none() {
+fn http(out: &mut String, more: &More) {
+    if more.http_request.is_none() && more.http_response.is_none() {
         return;
     }
     out.push_str(",\"http\":{");
-    if let Some(request) = &state.http_request {
+    if let Some(request) = &more.http_request {
         out.push_str("\"request\":{\"method\":");
         string(out, &request.method);
         out.push_str(",\"url\":");
@@ -169,8 +170,8 @@ fn http(out: &mut String, state: &State) {
         }
         out.push('}');
     }
-    if let Some((status, content_length)) = state.http_response {
-        if state.http_request.is_some() {
+    if let Some((status, content_length)) = more.http_response {
+        if more.http_request.is_some() {
             out.push(',');
         }
         let _ = write!(out, "\"response\":{{\"status\":{status}");
@@ -182,8 +183,8 @@ fn http(out: &mut String, state: &State) {
     out.push('}');
 }
 
-fn aws(out: &mut String, node: &Node, state: &State) {
-    if !node.segment && state.aws.is_empty() {
+fn aws(out: &mut String, node: &Node, more: &More) {
+    if !node.segment && more.aws.is_empty() {
         return;
     }
     out.push_str(",\"aws\":{");
@@ -196,7 +197,7 @@ fn aws(out: &mut String, node: &Node, state: &State) {
         );
         separator = ",";
     }
-    for (field, json) in &state.aws {
+    for (field, json) in &more.aws {
         out.push_str(separator);
         string(out, field);
         out.push(':');
@@ -206,8 +207,8 @@ fn aws(out: &mut String, node: &Node, state: &State) {
     out.push('}');
 }
 
-fn sql(out: &mut String, state: &State) {
-    let Some(sql) = &state.sql else { return };
+fn sql(out: &mut String, more: &More) {
+    let Some(sql) = &more.sql else { return };
     out.push_str(",\"sql\":{");
     let fields = [
         ("url", &sql.url),
@@ -287,9 +288,9 @@ fn metadata(out: &mut String, metadata: &[(String, String, String)]) {
     out.push('}');
 }
 
-fn cause(out: &mut String, state: &State) {
-    if state.exceptions.is_empty() {
-        if let Some(id) = &state.cause_id {
+fn cause(out: &mut String, more: &More) {
+    if more.exceptions.is_empty() {
+        if let Some(id) = &more.cause_id {
             out.push_str(",\"cause\":");
             string(out, id);
         }
@@ -298,7 +299,7 @@ fn cause(out: &mut String, state: &State) {
     out.push_str(",\"cause\":{\"working_directory\":");
     string(out, working_directory());
     out.push_str(",\"exceptions\":[");
-    for (index, exception) in state.exceptions.iter().enumerate() {
+    for (index, exception) in more.exceptions.iter().enumerate() {
         if index > 0 {
             out.push(',');
         }
