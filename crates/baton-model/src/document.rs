@@ -853,15 +853,19 @@ fn collect_annotations(
     Ok(())
 }
 
+/// Whether X-Ray accepts `key` as an annotation key: 1 to 500 ASCII letters, digits or `_`.
+pub fn annotation_key_is_valid(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_ANNOTATION_KEY
+        && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+}
+
 /// Why X-Ray would refuse the annotation `key` = `value`, or `None` when it
 /// is valid: a key is 1 to 500 ASCII letters, digits or `_`, a string value
 /// at most 1000 characters, a number finite. The reason starts with `key …`
 /// for the key, or with the key itself for the value.
 pub fn annotation_problem(key: &str, value: &AnnotationValue) -> Option<String> {
-    let key_ok = !key.is_empty()
-        && key.len() <= MAX_ANNOTATION_KEY
-        && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
-    if !key_ok {
+    if !annotation_key_is_valid(key) {
         return Some(format!("key {key:?} must be 1 to {MAX_ANNOTATION_KEY} letters, digits or _"));
     }
     match value {

@@ -19,6 +19,11 @@ pub fn current_subsegment() -> Subsegment {
     CURRENT.with(|current| current.borrow().clone())
 }
 
+/// Runs `f` on the current subsegment without cloning its handle.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Subsegment) -> R) -> R {
+    CURRENT.with(|current| f(&current.borrow()))
+}
+
 /// Restores the previous current subsegment when dropped, even on unwind.
 pub(crate) struct Entered {
     previous: Option<Subsegment>,

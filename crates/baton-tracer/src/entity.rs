@@ -17,10 +17,11 @@ use crate::error::TracerError;
 use crate::sampling::SamplingRequest;
 
 /// An annotation value: indexed by X-Ray and searchable with filter expressions.
+/// A borrowed string is copied only when it is recorded.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Annotation {
+pub enum Annotation<'a> {
     /// A string, at most 1000 characters.
-    String(String),
+    String(Cow<'a, str>),
     /// An integer.
     Int(i64),
     /// A finite floating-point number.
@@ -29,31 +30,31 @@ pub enum Annotation {
     Bool(bool),
 }
 
-impl From<&str> for Annotation {
-    fn from(value: &str) -> Self {
-        Annotation::String(value.into())
+impl<'a> From<&'a str> for Annotation<'a> {
+    fn from(value: &'a str) -> Self {
+        Annotation::String(Cow::Borrowed(value))
     }
 }
 
-impl From<String> for Annotation {
+impl From<String> for Annotation<'_> {
     fn from(value: String) -> Self {
-        Annotation::String(value)
+        Annotation::String(Cow::Owned(value))
     }
 }
 
-impl From<bool> for Annotation {
+impl From<bool> for Annotation<'_> {
     fn from(value: bool) -> Self {
         Annotation::Bool(value)
     }
 }
 
-impl From<f64> for Annotation {
+impl From<f64> for Annotation<'_> {
     fn from(value: f64) -> Self {
         Annotation::Float(value)
     }
 }
 
-impl From<f32> for Annotation {
+impl From<f32> for Annotation<'_> {
     fn from(value: f32) -> Self {
         Annotation::Float(value.into())
     }
@@ -61,7 +62,7 @@ impl From<f32> for Annotation {
 
 macro_rules! integer_annotations {
     ($($integer:ty),*) => {$(
-        impl From<$integer> for Annotation {
+        impl From<$integer> for Annotation<'_> {
             fn from(value: $integer) -> Self {
                 Annotation::Int(value.into())
             }
@@ -70,15 +71,54 @@ macro_rules! integer_annotations {
 }
 integer_annotations!(i8, i16, i32, i64, u8, u16, u32);
 
-impl From<u64> for Annotation {
+impl From<u64> for Annotation<'_> {
     fn from(value: u64) -> Self {
         i64::try_from(value).map_or(Annotation::Float(value as f64), Annotation::Int)
     }
 }
 
-impl From<usize> for Annotation {
+impl From<usize> for Annotation<'_> {
     fn from(value: usize) -> Self {
         (value as u64).into()
+    }
+}
+
+/// An annotation value as a node keeps it: short strings (most ids) inline, without an allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stored {
+    Short { length: u8, bytes: [u8; SHORT] },
+    Long(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// The longest string an annotation keeps inline.
+const SHORT: usize = 22;
+
+impl Stored {
+    fn new(value: Annotation<'_>) -> Stored {
+        match value {
+            Annotation::String(text) if text.len() <= SHORT => {
+                let mut bytes = [0; SHORT];
+                bytes[..text.len()].copy_from_slice(text.as_bytes());
+                Stored::Short { length: text.len() as u8, bytes }
+            }
+            Annotation::String(text) => Stored::Long(text.into_owned()),
+            Annotation::Int(number) => Stored::Int(number),
+            Annotation::Float(number) => Stored::Float(number),
+            Annotation::Bool(flag) => Stored::Bool(flag),
+        }
+    }
+
+    /// The string, for a string value.
+    pub(crate) fn text(&self) -> Option<&str> {
+        match self {
+            // Copied from a `str`, so always UTF-8.
+            Stored::Short { length, bytes } => std::str::from_utf8(&bytes[..usize::from(*length)]).ok(),
+            Stored::Long(text) => Some(text),
+            _ => None,
+        }
     }
 }
 
@@ -213,7 +253,7 @@ pub(crate) struct State {
     pub(crate) fault: bool,
     pub(crate) throttle: bool,
     /// Inline: most subsegments carry one or two, and an allocation costs more than the rest of `begin`.
-    pub(crate) annotations: SmallVec<[(Cow<'static, str>, Annotation); 2]>,
+    pub(crate) annotations: SmallVec<[(Cow<'static, str>, Stored); 2]>,
     /// What most subsegments never have, apart so a new node is small.
     pub(crate) more: Option<Box<More>>,
     /// Closed children, embedded in this node's document when it is sent.
@@ -305,17 +345,23 @@ impl Subsegment {
         if !tracer.config.enabled {
             return Subsegment::off();
         }
-        match context::current_subsegment().0 {
+        // Borrowed, not cloned: only the trace and a weak link to the parent are needed.
+        // `Some((trace, None))`: the current trace is not sampled.
+        let current = context::with_current(|current| match &current.0 {
             Inner::Recording(parent) => {
-                let local = Parent::Local { id: parent.id, node: Arc::downgrade(&parent) };
-                Subsegment::recording(parent.trace.clone(), local, false, name)
+                Some((parent.trace.clone(), Some(Parent::Local { id: parent.id, node: Arc::downgrade(parent) })))
             }
-            unsampled @ Inner::Unsampled(_) => Subsegment(unsampled),
-            Inner::Off if tracer.config.in_lambda => match lambda_header() {
+            Inner::Unsampled(trace) => Some((trace.clone(), None)),
+            Inner::Off => None,
+        });
+        match current {
+            Some((trace, Some(parent))) => Subsegment::recording(trace, parent, false, name),
+            Some((trace, None)) => Subsegment(Inner::Unsampled(trace)),
+            None if tracer.config.in_lambda => match lambda_header() {
                 Some(header) => Subsegment::begin_remote(name, &header),
                 None => Subsegment::off(),
             },
-            Inner::Off => {
+            None => {
                 tracing::debug!("baton-tracer: no current segment, the subsegment is not recorded");
                 Subsegment::off()
             }
@@ -397,28 +443,33 @@ impl Subsegment {
 
     /// Adds an annotation: indexed, searchable (`annotation.key = value`).
     /// Keys are 1 to 500 ASCII letters, digits or `_`.
-    pub fn put_annotation(
+    pub fn put_annotation<'a>(
         &self,
         key: impl Into<Cow<'static, str>>,
-        value: impl Into<Annotation>,
+        value: impl Into<Annotation<'a>>,
     ) -> Result<(), TracerError> {
-        use baton_model::{AnnotationValue, annotation_problem};
+        use baton_model::{AnnotationValue, annotation_key_is_valid, annotation_problem};
         if !self.is_recording() {
             return Ok(());
         }
         let (key, value) = (key.into(), value.into());
-        let problem = match &value {
-            // Only a value over 1000 bytes can be over 1000 characters: copy it for the check then.
-            Annotation::String(text) if text.len() > 1000 => {
-                annotation_problem(&key, &AnnotationValue::String(text.clone()))
-            }
-            Annotation::Float(number) => annotation_problem(&key, &AnnotationValue::Number(*number)),
-            _ => annotation_problem(&key, &AnnotationValue::Bool(true)),
-        };
-        if let Some(problem) = problem {
-            return Err(TracerError::Annotation(problem));
+        let valid = annotation_key_is_valid(&key)
+            && match &value {
+                // Only a value over 1000 bytes can be over 1000 characters.
+                Annotation::String(text) => text.len() <= 1000 || text.chars().count() <= 1000,
+                Annotation::Float(number) => number.is_finite(),
+                Annotation::Int(_) | Annotation::Bool(_) => true,
+            };
+        if !valid {
+            let checked = match &value {
+                Annotation::String(text) => AnnotationValue::String(text.to_string()),
+                Annotation::Float(number) => AnnotationValue::Number(*number),
+                Annotation::Int(_) | Annotation::Bool(_) => AnnotationValue::Bool(true),
+            };
+            return Err(TracerError::Annotation(annotation_problem(&key, &checked).unwrap_or_default()));
         }
         if let Some(mut state) = self.state() {
+            let value = Stored::new(value);
             match state.annotations.iter_mut().find(|(existing, _)| *existing == key) {
                 Some((_, existing)) => *existing = value,
                 None => state.annotations.push((key, value)),
@@ -622,7 +673,7 @@ impl Subsegment {
                     return;
                 }
                 // Too many to hold: the closed subtrees go out on their own, as the X-Ray SDK streams them.
-                let children = std::mem::take(&mut state.children);
+                let children = std::mem::replace(&mut state.children, Vec::with_capacity(STREAM_CHILDREN + 1));
                 drop(state);
                 return send(children.into_iter());
             }

@@ -177,7 +177,7 @@ where
 struct Fields<'a>(&'a Subsegment);
 
 impl Fields<'_> {
-    fn put<V: Into<Annotation> + Serialize + Copy>(&self, field: &Field, value: V) {
+    fn put<'a, V: Into<Annotation<'a>> + Serialize + Copy>(&self, field: &Field, value: V) {
         let name = field.name();
         if let Some(key) = name.strip_prefix(ANNOTATION_PREFIX)
             && self.0.put_annotation(key, value).is_ok()

@@ -68,9 +68,9 @@ pub use error::TracerError;
 pub use sampling::{Sampler, SamplingRequest};
 
 /// Adds an annotation to the current subsegment (indexed, searchable).
-pub fn put_annotation(
+pub fn put_annotation<'a>(
     key: impl Into<std::borrow::Cow<'static, str>>,
-    value: impl Into<Annotation>,
+    value: impl Into<Annotation<'a>>,
 ) -> Result<(), TracerError> {
     current_subsegment().put_annotation(key, value)
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 use crate::emit::MAX_DOCUMENT;
-use crate::entity::{Annotation, More, NO_MORE, Node, Parent, working_directory};
+use crate::entity::{More, NO_MORE, Node, Parent, Stored, working_directory};
 
 /// The documents that send a closed entity: one, or, when it is over the
 /// datagram limit, one per child and one for the rest.
@@ -230,7 +230,7 @@ fn sql(out: &mut String, more: &More) {
     out.push('}');
 }
 
-fn annotations(out: &mut String, annotations: &[(Cow<'static, str>, Annotation)]) {
+fn annotations(out: &mut String, annotations: &[(Cow<'static, str>, Stored)]) {
     if annotations.is_empty() {
         return;
     }
@@ -242,14 +242,14 @@ fn annotations(out: &mut String, annotations: &[(Cow<'static, str>, Annotation)]
         string(out, key);
         out.push(':');
         match value {
-            Annotation::String(text) => string(out, text),
-            Annotation::Int(number) => {
+            Stored::Short { .. } | Stored::Long(_) => string(out, value.text().unwrap_or_default()),
+            Stored::Int(number) => {
                 let _ = write!(out, "{number}");
             }
-            Annotation::Float(number) => {
+            Stored::Float(number) => {
                 let _ = write!(out, "{number:?}");
             }
-            Annotation::Bool(flag) => {
+            Stored::Bool(flag) => {
                 let _ = write!(out, "{flag}");
             }
         }

@@ -36,6 +36,8 @@ fn a_subsegment_renders_every_block() {
     subsegment.put_annotation("express", true).unwrap();
     subsegment.put_annotation("ratio", 0.5).unwrap();
     subsegment.put_annotation("priority", 3).unwrap();
+    subsegment.put_annotation("note", "longer than twenty-two bytes, kept apart").unwrap();
+    subsegment.put_annotation("city", String::from("Zürich")).unwrap();
     subsegment.put_metadata_in("orders", "request", &json!({"lines": [1, 2]})).unwrap();
     subsegment.put_metadata_in("custom-ns", "flags", &["a", "b"]).unwrap();
     subsegment.put_metadata_in("orders", "request", &"replaced").unwrap();
@@ -55,7 +57,11 @@ fn a_subsegment_renders_every_block() {
     assert_eq!(document["type"], "subsegment");
     assert_eq!(document["namespace"], "remote");
     assert_eq!(document["name"], "## orders::fetch_order");
-    assert_eq!(document["annotations"], json!({"order_id": "o-1", "priority": 3, "express": true, "ratio": 0.5}));
+    assert_eq!(
+        document["annotations"],
+        json!({"order_id": "o-1", "priority": 3, "express": true, "ratio": 0.5,
+               "note": "longer than twenty-two bytes, kept apart", "city": "Zürich"})
+    );
     assert_eq!(document["metadata"], json!({"orders": {"request": "replaced"}, "custom-ns": {"flags": ["a", "b"]}}));
     assert_eq!(
         document["http"],
