@@ -102,7 +102,7 @@ fn filter_form(body: &mut String, view: &TracesView) {
     let _ = write!(body, " value=\"{}\"", escape(&view.filter));
     if let Some(error) = &view.error {
         // The script puts the cursor there, in UTF-16 units as inputs count.
-        let position = floor_char_boundary(&view.filter, error.position());
+        let position = view.filter.floor_char_boundary(error.position());
         let at = view.filter[..position].encode_utf16().count();
         let _ = write!(body, " aria-invalid=\"true\" aria-describedby=\"filter-error\" data-error-at=\"{at}\"");
     }
@@ -124,7 +124,7 @@ fn filter_form(body: &mut String, view: &TracesView) {
 
 /// The error under the box: the line at fault with the spot marked, and why.
 fn filter_error(body: &mut String, filter: &str, error: &FilterError) {
-    let position = floor_char_boundary(filter, error.position());
+    let position = filter.floor_char_boundary(error.position());
     let line_start = filter[..position].rfind('\n').map_or(0, |newline| newline + 1);
     let line_end = filter[position..].find('\n').map_or(filter.len(), |newline| position + newline);
     let marked_end = filter[position..line_end].chars().next().map_or(position, |c| position + c.len_utf8());
@@ -455,15 +455,6 @@ pub(crate) fn count_text(count: i64) -> String {
         grouped.push(digit);
     }
     grouped
-}
-
-/// The largest char boundary of `text` at or before `index`.
-fn floor_char_boundary(text: &str, index: usize) -> usize {
-    let mut index = index.min(text.len());
-    while !text.is_char_boundary(index) {
-        index -= 1;
-    }
-    index
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ impl FilterError {
     /// Two lines for a terminal: the line of `input` that holds the problem,
     /// and a `^` under it.
     pub fn caret(&self, input: &str) -> String {
-        let position = floor_char_boundary(input, self.position);
+        let position = input.floor_char_boundary(self.position);
         let line_start = input[..position].rfind('\n').map_or(0, |newline| newline + 1);
         let line_end = input[position..].find('\n').map_or(input.len(), |newline| position + newline);
         // Tabs stay tabs so that the caret lines up however wide the terminal draws them.
@@ -130,15 +130,6 @@ impl fmt::Display for FilterError {
 }
 
 impl std::error::Error for FilterError {}
-
-/// The largest char boundary of `text` at or before `index`.
-fn floor_char_boundary(text: &str, index: usize) -> usize {
-    let mut index = index.min(text.len());
-    while !text.is_char_boundary(index) {
-        index -= 1;
-    }
-    index
-}
 
 #[cfg(test)]
 mod tests;

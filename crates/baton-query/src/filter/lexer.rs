@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{FilterError, MAX_DEPTH, MAX_INPUT_BYTES, floor_char_boundary};
+use super::{FilterError, MAX_DEPTH, MAX_INPUT_BYTES};
 
 /// A token and the byte offset where it starts.
 #[derive(Debug)]
@@ -139,7 +139,7 @@ pub(crate) struct Lexer<'a> {
 impl<'a> Lexer<'a> {
     /// A lexer at the start of `input`.
     pub(crate) fn new(input: &'a str) -> Lexer<'a> {
-        let limit = floor_char_boundary(input, MAX_INPUT_BYTES);
+        let limit = input.floor_char_boundary(MAX_INPUT_BYTES);
         Lexer { input: &input[..limit], cut: limit < input.len(), position: 0 }
     }
 
@@ -302,7 +302,7 @@ impl<'a> Lexer<'a> {
             // serde_json says where as a line and a column of bytes; turn that into an offset.
             let line_start: usize = text.split_inclusive('\n').take(error.line().saturating_sub(1)).map(str::len).sum();
             let column = open + line_start + error.column().saturating_sub(1);
-            let position = floor_char_boundary(self.input, column.min(self.position));
+            let position = self.input.floor_char_boundary(column.min(self.position));
             let full = error.to_string();
             let message = full.rsplit_once(" at line ").map_or(full.as_str(), |(message, _)| message);
             FilterError::new(position, format!("invalid JSON: {message}"))
