@@ -379,6 +379,24 @@ def client_env(extra: dict | None = None, home: Path | None = None) -> dict:
     return env
 
 
+# The facade ids (the platform's `Parent`) of the Lambda scenario's 4 invocations.
+LAMBDA_PARENTS = ["1111111111111111", "2222222222222222", "3333333333333333", "4444444444444444"]
+
+
+def lambda_invocations(trace_ids) -> list[dict]:
+    """The Lambda scenario of the fixtures: 2 orders, the second with a Lineage, then a failing
+    order, then one not sampled."""
+    parents = LAMBDA_PARENTS
+    return [
+        {"trace_header": f"Root={trace_ids[0]};Parent={parents[0]};Sampled=1", "event": {"order_id": "o-1"}},
+        {"trace_header": f"Root={trace_ids[1]};Parent={parents[1]};Sampled=1;Lineage=a87bd80c:0",
+         "event": {"order_id": "o-2"}},
+        {"trace_header": f"Root={trace_ids[2]};Parent={parents[2]};Sampled=1",
+         "event": {"order_id": "o-3", "fail": True}},
+        {"trace_header": f"Root={trace_ids[3]};Parent={parents[3]};Sampled=0", "event": {"order_id": "o-4"}},
+    ]
+
+
 def powertools_env(baton, downstream, tmp_path) -> dict:
     """The simulated Lambda environment of tests/e2e/clients/powertools_lambda_app.py."""
     return client_env({

@@ -6,7 +6,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import entities_by_id, new_id, new_trace_id, parsed_documents, segment_doc
+from helpers import entities_by_id, new_id, new_trace_id, segment_doc
 
 
 def iso(epoch: float) -> str:

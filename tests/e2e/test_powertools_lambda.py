@@ -3,32 +3,15 @@ process; the facade segment is never sent, every subsegment is its own datagram.
 import json
 import time
 
-from helpers import (client_env, entities_by_id, new_trace_id, parse_trace_header, parsed_documents, run_client,
-                     strip_children)
-
-PARENTS = ["1111111111111111", "2222222222222222", "3333333333333333", "4444444444444444"]
+from helpers import (LAMBDA_PARENTS as PARENTS, entities_by_id, lambda_invocations, new_trace_id,
+                     parse_trace_header, parsed_documents, powertools_env, run_client, strip_children)
 
 
 def test_powertools_tracer_in_lambda(baton, downstream, tmp_path):
     t0 = time.time()
     trace_ids = [new_trace_id() for _ in range(4)]
-    invocations = [
-        {"trace_header": f"Root={trace_ids[0]};Parent={PARENTS[0]};Sampled=1", "event": {"order_id": "o-1"}},
-        {"trace_header": f"Root={trace_ids[1]};Parent={PARENTS[1]};Sampled=1;Lineage=a87bd80c:0",
-         "event": {"order_id": "o-2"}},
-        {"trace_header": f"Root={trace_ids[2]};Parent={PARENTS[2]};Sampled=1",
-         "event": {"order_id": "o-3", "fail": True}},
-        {"trace_header": f"Root={trace_ids[3]};Parent={PARENTS[3]};Sampled=0", "event": {"order_id": "o-4"}},
-    ]
-    env = client_env({
-        "LAMBDA_TASK_ROOT": str(tmp_path),
-        "AWS_XRAY_DAEMON_ADDRESS": baton.daemon_address,
-        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-        "POWERTOOLS_SERVICE_NAME": "orders",
-        "AWS_LAMBDA_FUNCTION_NAME": "order-handler",
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-        "DOWNSTREAM_URL": downstream.url,
-    }, home=tmp_path)
+    invocations = lambda_invocations(trace_ids)
+    env = powertools_env(baton, downstream, tmp_path)
     proc = run_client("powertools_lambda_app.py", [json.dumps(invocations)], env)
     client_done = time.monotonic()
     outcomes = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -9,24 +9,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from helpers import (REPO, client_env, entities_by_id, new_trace_id, parse_trace_header, parsed_documents,
-                     powertools_env, run_client)
+from helpers import (LAMBDA_PARENTS as PARENTS, REPO, client_env, entities_by_id, lambda_invocations, new_trace_id,
+                     parse_trace_header, parsed_documents, powertools_env, run_client)
 from lambda_api import RuntimeApi
 
 ORDERS_BIN = Path(os.environ.get("BATON_TRACER_EXAMPLE")
                   or Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug" / "examples" / "orders")
-PARENTS = ["1111111111111111", "2222222222222222", "3333333333333333", "4444444444444444"]
-
-
-def invocations(trace_ids):
-    return [
-        {"trace_header": f"Root={trace_ids[0]};Parent={PARENTS[0]};Sampled=1", "event": {"order_id": "o-1"}},
-        {"trace_header": f"Root={trace_ids[1]};Parent={PARENTS[1]};Sampled=1;Lineage=a87bd80c:0",
-         "event": {"order_id": "o-2"}},
-        {"trace_header": f"Root={trace_ids[2]};Parent={PARENTS[2]};Sampled=1",
-         "event": {"order_id": "o-3", "fail": True}},
-        {"trace_header": f"Root={trace_ids[3]};Parent={PARENTS[3]};Sampled=0", "event": {"order_id": "o-4"}},
-    ]
 
 
 def run_rust_function(baton, downstream, tmp_path, calls):
@@ -59,7 +47,7 @@ def run_rust_function(baton, downstream, tmp_path, calls):
 def test_rust_tracer_in_lambda(baton, downstream, tmp_path):
     t0 = time.time()
     trace_ids = [new_trace_id() for _ in range(4)]
-    outcomes = run_rust_function(baton, downstream, tmp_path, invocations(trace_ids))
+    outcomes = run_rust_function(baton, downstream, tmp_path, lambda_invocations(trace_ids))
     assert outcomes[0] == ("response", {"order_id": "o-1", "downstream_status": 200})
     assert outcomes[1] == ("response", {"order_id": "o-2", "downstream_status": 200})
     assert outcomes[2][0] == "error" and outcomes[2][1]["errorMessage"] == "order service exploded for o-3"
@@ -197,8 +185,8 @@ def test_rust_and_python_tracers_write_the_same_documents(baton, downstream, tmp
     python_ids = [new_trace_id() for _ in range(4)]
     rust_ids = [new_trace_id() for _ in range(4)]
     env = powertools_env(baton, downstream, tmp_path)
-    run_client("powertools_lambda_app.py", [json.dumps(invocations(python_ids))], env)
-    run_rust_function(baton, downstream, tmp_path, invocations(rust_ids))
+    run_client("powertools_lambda_app.py", [json.dumps(lambda_invocations(python_ids))], env)
+    run_rust_function(baton, downstream, tmp_path, lambda_invocations(rust_ids))
     python_traces = wait_for_complete_traces(baton, python_ids[:3])
     rust_traces = wait_for_complete_traces(baton, rust_ids[:3])
     for i in range(3):

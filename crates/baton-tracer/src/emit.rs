@@ -26,7 +26,7 @@ const DAEMON_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 pub(crate) trait Transport: Send + 'static {
     /// Takes one X-Ray segment document (JSON text, at most 64 KB).
     fn send(&mut self, document: &str);
-    /// Delivers whatever is buffered; called on flush requests and at every idle round.
+    /// Delivers whatever is buffered; called at the end of every round of the sender.
     fn flush(&mut self);
 }
 

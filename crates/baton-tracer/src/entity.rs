@@ -1,5 +1,5 @@
 //! Segments and subsegments: what is recorded on them, and what happens when
-//! they end (attached to their parent, or rendered and sent).
+//! they end (attached to their parent, or queued for the sender).
 
 use std::borrow::Cow;
 use std::future::Future;

@@ -155,7 +155,7 @@ where
             return;
         }
         let Some(span) = ctx.span(&id) else { return };
-        // Taken out first: ending renders and sends, which must not run under the extensions lock.
+        // Taken out, so the closed span keeps no handle to a subsegment that is sent.
         let subsegment = span.extensions_mut().remove::<SpanSubsegment>();
         if let Some(SpanSubsegment(subsegment)) = subsegment {
             subsegment.end();

@@ -97,7 +97,7 @@ pub fn flush() {
     }
 }
 
-/// How many documents were dropped because the sender could not keep up.
+/// How many closed segments and subsegments were dropped because the sender could not keep up.
 pub fn dropped_documents() -> u64 {
     config::tracer().sender.as_ref().map_or(0, emit::Sender::dropped)
 }

@@ -8,7 +8,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -16,9 +16,9 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use baton_tracer::aws::TracingInterceptor;
-use baton_tracer::{Config, Exporter, Sampler, Segment};
+use baton_tracer::{Sampler, Segment};
 use serde_json::{Value, json};
-use support::documents;
+use support::{documents, trace_to_local_daemon};
 
 /// A server playing DynamoDB, answering by the request's `TableName`: `orders`
 /// has an item, `missing` does not exist, `flaky` fails once with a 500.
@@ -96,18 +96,7 @@ fn dynamodb(endpoint: SocketAddr) -> aws_sdk_dynamodb::Client {
 
 #[test]
 fn operations_are_aws_subsegments_and_carry_the_trace_header() {
-    let daemon = UdpSocket::bind("127.0.0.1:0").unwrap();
-    daemon.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    baton_tracer::init(Config {
-        service_name: "client".into(),
-        enabled: true,
-        capture_response: true,
-        capture_error: true,
-        in_lambda: false,
-        exporter: Exporter::Udp(daemon.local_addr().unwrap()),
-        sampler: Sampler::local_default(),
-    })
-    .unwrap();
+    let daemon = trace_to_local_daemon("client", Sampler::local_default());
     let (server, requests) = serve();
     let client = dynamodb(server);
     // A port nothing listens on.

@@ -4,12 +4,12 @@
 //! annotation and metadata fields, and error events. One test: the tracer
 //! initialises once per process.
 
-use std::net::UdpSocket;
-use std::time::Duration;
+mod support;
 
 use baton_tracer::layer::SubsegmentLayer;
-use baton_tracer::{Config, Exporter, Sampler, Segment, Subsegment};
+use baton_tracer::{Sampler, Segment, Subsegment};
 use serde_json::{Value, json};
+use support::{documents, trace_to_local_daemon};
 use tracing::{Instrument, info_span};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -91,32 +91,16 @@ fn traced_work(runtime: &tokio::runtime::Runtime) {
 
 #[test]
 fn spans_become_subsegments() {
-    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     let all = Sampler::from_json(r#"{"version": 2, "default": {"fixed_target": 0, "rate": 1.0}}"#).unwrap();
-    baton_tracer::init(Config {
-        service_name: "layer-test".into(),
-        enabled: true,
-        capture_response: true,
-        capture_error: true,
-        in_lambda: false,
-        exporter: Exporter::Udp(receiver.local_addr().unwrap()),
-        sampler: all,
-    })
-    .unwrap();
+    let receiver = trace_to_local_daemon("layer-test", all);
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(SubsegmentLayer::default()), || {
         traced_work(&runtime);
     });
     baton_tracer::flush();
 
-    let mut buffer = vec![0u8; 65_536];
-    receiver.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let size = receiver.recv(&mut buffer).unwrap();
-    let (header, body) = std::str::from_utf8(&buffer[..size]).unwrap().split_once('\n').unwrap();
-    assert_eq!(header, r#"{"format":"json","version":1}"#);
-    let segment: Value = serde_json::from_str(body).unwrap();
-    receiver.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-    assert!(receiver.recv(&mut buffer).is_err(), "only the segment is sent, everything embedded");
+    let [segment] = <[Value; 1]>::try_from(documents(&receiver))
+        .unwrap_or_else(|documents| panic!("only the segment is sent, everything embedded: {documents:?}"));
 
     assert_eq!(segment["name"], "layer-test");
     // Children in the order they ended: a span ends when it closes, after its child spans.

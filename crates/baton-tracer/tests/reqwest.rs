@@ -7,14 +7,13 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use baton_tracer::reqwest::TracingMiddleware;
-use baton_tracer::{Config, Exporter, Sampler, Segment};
+use baton_tracer::{Sampler, Segment};
 use reqwest_middleware::ClientBuilder;
-use support::documents;
+use support::{documents, trace_to_local_daemon};
 
 /// A server answering `/status/<code>` with that status and a `status <code>` body;
 /// it reports each request's path and `X-Amzn-Trace-Id`.
@@ -55,18 +54,7 @@ fn serve() -> (SocketAddr, mpsc::Receiver<(String, Option<String>)>) {
 
 #[test]
 fn requests_are_remote_subsegments_and_carry_the_trace_header() {
-    let daemon = UdpSocket::bind("127.0.0.1:0").unwrap();
-    daemon.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    baton_tracer::init(Config {
-        service_name: "client".into(),
-        enabled: true,
-        capture_response: true,
-        capture_error: true,
-        in_lambda: false,
-        exporter: Exporter::Udp(daemon.local_addr().unwrap()),
-        sampler: Sampler::local_default(),
-    })
-    .unwrap();
+    let daemon = trace_to_local_daemon("client", Sampler::local_default());
     let (server, requests) = serve();
     // A port nothing listens on.
     let refused = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
