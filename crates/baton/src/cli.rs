@@ -24,6 +24,71 @@ pub(crate) enum Command {
     Traces(TracesArgs),
     /// Print one trace as a tree of segments from a running server.
     Trace(TraceArgs),
+    /// Run a function of the functions file locally, as Lambda runs it.
+    Invoke(InvokeArgs),
+    /// The local Lambda runtime's service.
+    Lambda {
+        #[command(subcommand)]
+        command: LambdaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LambdaCommand {
+    /// Serve the Lambda Invoke API for the functions file's functions.
+    Serve(LambdaServeArgs),
+}
+
+/// How the platform samples new traces.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SamplingArg {
+    /// X-Ray's default rule: the first invocation each second, then 5 %.
+    Default,
+    /// Every invocation, for development.
+    Always,
+}
+
+/// What the local Lambda commands share.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LambdaArgs {
+    /// The functions file.
+    #[arg(long, default_value = baton_lambda::FILE_NAME)]
+    pub(crate) config: PathBuf,
+    /// Where the platform's segments and the functions' tracers send (the X-Ray daemon protocol).
+    #[arg(long, default_value = "127.0.0.1:2000")]
+    pub(crate) daemon_address: SocketAddr,
+    /// How new traces are sampled when the caller did not decide.
+    #[arg(long, value_enum, default_value = "default")]
+    pub(crate) sampling: SamplingArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct InvokeArgs {
+    /// The function's name in the functions file.
+    pub(crate) function: String,
+    /// The event, a JSON file ("-" for standard input); `{}` without it.
+    #[arg(long)]
+    pub(crate) event: Option<PathBuf>,
+    /// How many times to invoke it; the process stays warm between invocations.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) repeat: u32,
+    /// The caller's X-Amzn-Trace-Id, e.g. 'Root=1-…;Parent=…;Sampled=1'.
+    #[arg(long)]
+    pub(crate) trace_header: Option<String>,
+    #[command(flatten)]
+    pub(crate) lambda: LambdaArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LambdaServeArgs {
+    /// Where the Invoke API listens (HTTP).
+    #[arg(long, default_value = "127.0.0.1:3001")]
+    pub(crate) listen: SocketAddr,
+    /// How long a function's process stays warm without invocations, e.g. 10m, 90s.
+    #[arg(long, default_value = "10m")]
+    pub(crate) idle: String,
+    #[command(flatten)]
+    pub(crate) lambda: LambdaArgs,
 }
 
 #[derive(Debug, clap::Args)]

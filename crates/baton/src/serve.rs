@@ -1,24 +1,18 @@
 //! `baton serve`: open the store, start the writer and the listeners, and
 //! shut down cleanly on SIGTERM or SIGINT.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use baton_server::{Config, Server};
 use baton_store::{SqliteStore, Store, Writer, WriterConfig};
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServeSettings;
 
 pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&settings.log)).context("--log")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    crate::init_logging(&settings.log).context("--log")?;
 
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&settings.data_dir)
@@ -53,7 +47,7 @@ pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
 
 /// Prints the ready lines. A closed stdout (say, `| head -1`) must not stop
 /// the server, so a failed write is only logged.
-fn announce(lines: &[String]) {
+pub(crate) fn announce(lines: &[String]) {
     let mut stdout = std::io::stdout().lock();
     let written = lines.iter().try_for_each(|line| writeln!(stdout, "{line}")).and_then(|()| stdout.flush());
     if let Err(error) = written {
@@ -64,7 +58,7 @@ fn announce(lines: &[String]) {
 /// Registers the SIGTERM and SIGINT handlers now; the future resolves on
 /// the first of them.
 #[cfg(unix)]
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
@@ -79,7 +73,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 
 /// Resolves on Ctrl-C.
 #[cfg(not(unix))]
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
