@@ -62,6 +62,8 @@ pub struct InvocationTrace {
     pub sampled: bool,
     /// Whether the platform records its own segments (Active tracing).
     pub active: bool,
+    /// The caller's `Lineage` (Lambda's recursion detection), passed on to the function.
+    pub lineage: Option<String>,
 }
 
 /// The times and outcome of one invocation, in epoch seconds.
@@ -115,6 +117,7 @@ impl Tracing {
             function_id: new_segment_id(),
             sampled,
             active: mode == TracingMode::Active,
+            lineage: incoming.and_then(|header| header.lineage.clone()),
         }
     }
 
@@ -152,6 +155,7 @@ impl InvocationTrace {
             root: Some(self.trace_id),
             parent: Some(parent),
             sampled: Some(if sampled { Sampled::Yes } else { Sampled::No }),
+            lineage: self.lineage.clone(),
             ..TraceHeader::default()
         }
     }
@@ -282,10 +286,12 @@ mod tests {
     #[test]
     fn passthrough_hands_the_function_the_callers_parent() {
         let header: TraceHeader =
-            "Root=1-6744b000-aaaaaaaaaaaaaaaaaaaaaaaa;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+            "Root=1-6744b000-aaaaaaaaaaaaaaaaaaaaaaaa;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0"
+                .parse()
+                .unwrap();
         let trace = tracing(Sampling::Always).decide(TracingMode::PassThrough, Some(&header));
         let sent = trace.function_header();
-        assert_eq!((sent.parent, sent.sampled), (header.parent, Some(Sampled::Yes)));
+        assert_eq!((sent.parent, sent.sampled, sent.lineage), (header.parent, Some(Sampled::Yes), header.lineage));
     }
 
     #[test]
