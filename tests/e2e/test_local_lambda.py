@@ -13,6 +13,7 @@ import time
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 
 from helpers import (BATON_BIN, READY_TIMEOUT, REPO, client_env, free_port, new_id, new_trace_id, parsed_documents,
@@ -318,3 +319,25 @@ def test_the_invoke_api_answers_as_lambda_does(baton, lambda_serve):
     sampled = report(base64.b64decode(response["LogResult"]).decode().splitlines())["TraceId"]
     documents_by_name(baton, sampled, ["InstrumentedFunction", "## handler", "users-api"])
     assert baton.batch_get_traces([unsampled])[0] == {}
+
+
+def test_the_console_shows_the_logs_of_a_traces_invocation(baton, functions_file):
+    [(log, _)] = invoke(functions_file, baton, "PowertoolsFunction")
+    fields = report(log)
+    documents_by_name(baton, fields["TraceId"], ["PowertoolsFunction", "## lambda_handler"])
+    request_id = log[next(i for i, line in enumerate(log) if line.startswith("START "))].split()[2]
+    deadline = time.monotonic() + 10
+    while True:
+        page = requests.get(f"{baton.endpoint}/traces/{fields['TraceId']}", timeout=10).text
+        if "class=\"logs\"" in page or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    logs = page[page.index("<section class=\"logs\""):]
+    assert f"<code>{request_id}</code>" in logs
+    assert "registering ada@example.com" in logs and "REPORT RequestId: " + request_id in logs
+
+
+def test_function_logs_are_checked(baton):
+    bad = baton.post("/FunctionLogs", {"Logs": [{"TraceId": "nope", "RequestId": "r", "FunctionName": "f",
+                                                  "Time": time.time(), "Lines": []}]})
+    assert bad.status_code == 400 and "TraceId" in bad.json()["message"]

@@ -103,7 +103,7 @@ fn main() {
         let assembled = assemble(id, stored[0].documents.iter().map(String::as_str));
         let documents: Vec<serde_json::Value> =
             assembled.segments.iter().map(|segment| serde_json::from_str(&segment.document).expect("json")).collect();
-        trace_page(&id.to_string(), &documents, Some(&summary)).len()
+        trace_page(&id.to_string(), &documents, Some(&summary), &[]).len()
     });
     println!("trace of 1,000 segments     : {:>7.2} ms ({bytes} bytes)", page * 1000.0);
 }

@@ -11,8 +11,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use baton_model::AnnotationValue;
 use baton_model::time::format_iso;
+use baton_model::{AnnotationValue, InvocationLog};
 use baton_query::TraceSummary;
 use serde_json::{Map, Value};
 
@@ -29,8 +29,9 @@ const TICKS: f64 = 6.0;
 const LAMBDA_FUNCTION: &str = "AWS::Lambda::Function";
 
 /// The whole page of trace `id`, from its documents as `BatchGetTraces`
-/// assembles them; no documents means the trace is unknown.
-pub fn trace_page(id: &str, documents: &[Value], summary: Option<&TraceSummary>) -> String {
+/// assembles them and the logs of its invocations; no documents means the
+/// trace is unknown.
+pub fn trace_page(id: &str, documents: &[Value], summary: Option<&TraceSummary>, logs: &[InvocationLog]) -> String {
     let title = format!("Trace {id}");
     let rows = rows(documents);
     if rows.is_empty() {
@@ -43,8 +44,33 @@ pub fn trace_page(id: &str, documents: &[Value], summary: Option<&TraceSummary>)
     body.push_str("<div class=\"trace-layout\">");
     timeline(&mut body, &rows, &axis);
     panels(&mut body, id, &rows, &axis);
-    body.push_str("</div></div>");
+    body.push_str("</div>");
+    log_section(&mut body, logs);
+    body.push_str("</div>");
     page::render(&title, View::Traces, None, "", &body)
+}
+
+/// The function logs of the trace's invocations (from `baton invoke` and
+/// `baton lambda serve`), one block per invocation.
+fn log_section(out: &mut String, logs: &[InvocationLog]) {
+    if logs.is_empty() {
+        return;
+    }
+    out.push_str("<section class=\"logs\" aria-label=\"Function logs\"><h2>Logs</h2>");
+    for log in logs {
+        out.push_str(&format!(
+            "<h3><span class=\"log-function\">{}</span> <code>{}</code> <time>{}</time></h3><pre class=\"log\">",
+            escape(&log.function),
+            escape(&log.request_id),
+            escape(&format_iso(log.time))
+        ));
+        for line in &log.lines {
+            out.push_str(&escape(line));
+            out.push('\n');
+        }
+        out.push_str("</pre>");
+    }
+    out.push_str("</section>");
 }
 
 fn unknown(id: &str) -> String {

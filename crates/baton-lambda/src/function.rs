@@ -51,6 +51,8 @@ pub struct Invocation {
     pub trace: InvocationTrace,
     /// A new process served it.
     pub cold_start: bool,
+    /// When it was received, epoch seconds.
+    pub started: f64,
 }
 
 /// A configured function, with at most one warm process.
@@ -143,7 +145,7 @@ impl Function {
             Outcome::Response(payload) => (payload, false),
             Outcome::Failed { payload, .. } => (payload, true),
         };
-        Ok(Invocation { request_id, payload, function_error, log, trace, cold_start })
+        Ok(Invocation { request_id, payload, function_error, log, trace, cold_start, started: received })
     }
 
     /// Stops the warm process if it has been idle for `idle` or longer.

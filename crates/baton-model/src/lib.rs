@@ -1,5 +1,6 @@
 //! The data model shared by every part of Baton: trace and segment ids, the
-//! `X-Amzn-Trace-Id` header, and X-Ray segment documents.
+//! `X-Amzn-Trace-Id` header, X-Ray segment documents, and the logs of
+//! function invocations.
 //!
 //! A document arrives as JSON text. [`Document::parse`] checks it against the
 //! limits X-Ray documents (size, id shapes, times, annotation types) and keeps
@@ -24,6 +25,7 @@ mod assemble;
 mod document;
 mod header;
 mod id;
+mod log;
 pub mod time;
 
 pub use assemble::{AssembledSegment, AssembledTrace, assemble};
@@ -34,3 +36,4 @@ pub use document::{
 };
 pub use header::{HeaderError, Sampled, TraceHeader};
 pub use id::{IdError, SegmentId, TraceId};
+pub use log::InvocationLog;

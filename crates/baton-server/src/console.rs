@@ -155,17 +155,18 @@ pub(crate) async fn trace(State(state): State<AppState>, Path(id): Path<String>)
     let store = Arc::clone(&state.store);
     let rendered = tokio::task::spawn_blocking(move || {
         let Ok(trace_id) = id.trim().parse::<TraceId>() else {
-            return Ok(baton_console::trace_page(&id, &[], None));
+            return Ok(baton_console::trace_page(&id, &[], None, &[]));
         };
         let stored = store.traces(&[trace_id]).map_err(|error| error.to_string())?;
         let Some(trace) = stored.first() else {
-            return Ok(baton_console::trace_page(&id, &[], None));
+            return Ok(baton_console::trace_page(&id, &[], None, &[]));
         };
         let summary = summarize_texts(trace.documents.iter().map(String::as_str));
         let assembled = assemble(trace_id, trace.documents.iter().map(String::as_str));
         let documents: Vec<serde_json::Value> =
             assembled.segments.iter().filter_map(|segment| serde_json::from_str(&segment.document).ok()).collect();
-        Ok(baton_console::trace_page(&id, &documents, Some(&summary)))
+        let logs = store.logs(trace_id).map_err(|error| error.to_string())?;
+        Ok(baton_console::trace_page(&id, &documents, Some(&summary), &logs))
     })
     .await;
     page(rendered.map_err(|error| error.to_string()).and_then(|result| result))

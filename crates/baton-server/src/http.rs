@@ -12,14 +12,14 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use baton_model::{Document, TraceId, assemble, time};
+use baton_model::{Document, InvocationLog, TraceId, assemble, time};
 use baton_query::Matcher;
 use baton_query::filter::{self, Expr, ExprKind, FilterError, GroupRef};
 use baton_query::graph::{self as rollups, Element, Stats, contributions};
 use baton_query::summarize_texts;
 use baton_store::{Cursor, Error as StoreError, GraphPeriod, Group, Store, SummaryQuery, TimeRange, Writer};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::console;
@@ -71,6 +71,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/Groups", post(get_groups))
         .route("/UpdateGroup", post(update_group))
         .route("/DeleteGroup", post(delete_group))
+        .route("/FunctionLogs", post(put_function_logs))
         .route("/metrics", get(metrics))
         .route("/", get(console::map))
         .route("/traces", get(console::traces))
@@ -244,6 +245,68 @@ async fn put_trace_segments_inner(state: &AppState, body: &[u8]) -> Result<xray:
         DocumentsAccepted { protocol: Protocol::Http, count }.emit(metrics);
     }
     Ok(xray::PutTraceSegmentsResult { unprocessed_trace_segments: unprocessed })
+}
+
+// === FunctionLogs (Baton's own: the local Lambda runtime's invocation logs) ===
+
+async fn put_function_logs(State(state): State<AppState>, body: Bytes) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    let result = put_function_logs_inner(&state, &body).await;
+    served(&state.metrics, result).map(ApiJson)
+}
+
+async fn put_function_logs_inner(state: &AppState, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let request: PutFunctionLogsRequest = parse_body(body)?;
+    if request.logs.len() > MAX_FUNCTION_LOGS {
+        return Err(ApiError::invalid(format!("at most {MAX_FUNCTION_LOGS} logs per request")));
+    }
+    let logs = request.logs.into_iter().map(WireFunctionLog::into_log).collect::<Result<Vec<_>, _>>()?;
+    let store = Arc::clone(&state.store);
+    blocking(move || store.put_logs(&logs)).await?;
+    Ok(serde_json::json!({}))
+}
+
+/// The most invocation logs one `FunctionLogs` request carries.
+const MAX_FUNCTION_LOGS: usize = 100;
+/// The most lines one invocation log keeps.
+const MAX_LOG_LINES: usize = 10_000;
+
+/// `{"Logs": [{"TraceId", "RequestId", "FunctionName", "Time", "Lines"}]}`, in the API's own style.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutFunctionLogsRequest {
+    logs: Vec<WireFunctionLog>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireFunctionLog {
+    trace_id: String,
+    request_id: String,
+    function_name: String,
+    time: f64,
+    lines: Vec<String>,
+}
+
+impl WireFunctionLog {
+    fn into_log(self) -> Result<InvocationLog, ApiError> {
+        let trace_id = self
+            .trace_id
+            .parse()
+            .map_err(|error| ApiError::invalid(format!("TraceId {:?}: {error}", self.trace_id)))?;
+        if self.lines.len() > MAX_LOG_LINES {
+            return Err(ApiError::invalid(format!("at most {MAX_LOG_LINES} lines per log")));
+        }
+        if !self.time.is_finite() {
+            return Err(ApiError::invalid("Time must be a number of epoch seconds"));
+        }
+        Ok(InvocationLog {
+            trace_id,
+            request_id: self.request_id,
+            function: self.function_name,
+            time: self.time,
+            lines: self.lines,
+        })
+    }
 }
 
 // === BatchGetTraces ===

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use baton_model::{Document, SegmentId, TraceId, time};
+use baton_model::{Document, InvocationLog, SegmentId, TraceId, time};
 use baton_query::{TraceSummary, summarize};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -64,6 +64,7 @@ macro_rules! suite {
             readers_see_whole_batches,
             remove_before_drops_old_days_only,
             groups_are_kept_replaced_and_removed,
+            logs_are_kept_by_trace_and_expire,
             oversized_traces_are_truncated,
             traces_are_found_whatever_their_epoch,
             traces_ahead_of_the_clock_are_found,
@@ -937,6 +938,31 @@ pub(crate) fn groups_are_kept_replaced_and_removed(harness: &mut dyn Harness) {
     assert_eq!(names, ["all", "slow"]);
 }
 
+/// Invocation logs come back by trace, oldest first, whole, after a reopen;
+/// retention removes the old ones only.
+pub(crate) fn logs_are_kept_by_trace_and_expire(harness: &mut dyn Harness) {
+    let now = time::now();
+    let (trace, other) = (trace_id(epoch_of(now)), trace_id(epoch_of(now)));
+    let log = |trace: TraceId, request: &str, time: f64| InvocationLog {
+        trace_id: trace,
+        request_id: request.to_owned(),
+        function: "orders".to_owned(),
+        time,
+        lines: vec![format!("START RequestId: {request} Version: $LATEST"), "héllo\tworld".into(), String::new()],
+    };
+    let mut old = log(trace, "r-old", now - 3.0 * DAY);
+    old.lines.clear();
+    let (second, first) = (log(trace, "r-2", now), log(trace, "r-1", now - 1.0));
+    harness.store().put_logs(&[second.clone(), log(other, "r-9", now), first.clone()]).expect("put_logs");
+    harness.store().put_logs(&[old.clone()]).expect("put_logs");
+    harness.reopen();
+    assert_eq!(harness.store().logs(trace).expect("logs"), [old, first.clone(), second.clone()]);
+    assert_eq!(harness.store().logs(trace_id(epoch_of(now))).expect("logs"), []);
+    harness.store().remove_before(now - DAY).expect("remove_before");
+    assert_eq!(harness.store().logs(trace).expect("logs"), [first, second]);
+    assert_eq!(harness.store().logs(other).expect("logs").len(), 1);
+}
+
 /// A trace with more than [`MAX_TRACE_DOCUMENTS`] documents is returned
 /// truncated to exactly that many, flagged; its summary counts them all.
 pub(crate) fn oversized_traces_are_truncated(harness: &mut dyn Harness) {
@@ -1224,6 +1250,14 @@ impl Store for Gated {
 
     fn remove_group(&self, name: &str) -> Result<bool, Error> {
         self.inner.remove_group(name)
+    }
+
+    fn put_logs(&self, logs: &[InvocationLog]) -> Result<(), Error> {
+        self.inner.put_logs(logs)
+    }
+
+    fn logs(&self, trace: TraceId) -> Result<Vec<InvocationLog>, Error> {
+        self.inner.logs(trace)
     }
 }
 

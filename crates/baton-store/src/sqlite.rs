@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use baton_model::{Document, SegmentId, SegmentInfo, TraceId, time};
+use baton_model::{Document, InvocationLog, SegmentId, SegmentInfo, TraceId, time};
 use baton_query::{TraceSummary, summarize};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -253,7 +253,16 @@ impl SqliteStore {
                  filter_expression TEXT,
                  insights_enabled INTEGER NOT NULL,
                  notifications_enabled INTEGER NOT NULL
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS logs (
+                 trace BLOB NOT NULL,
+                 time REAL NOT NULL,
+                 request_id TEXT NOT NULL,
+                 function TEXT NOT NULL,
+                 lines TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS logs_by_trace ON logs (trace, time);
+             CREATE INDEX IF NOT EXISTS logs_by_time ON logs (time);",
         )?;
         connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         let partitions = {
@@ -941,8 +950,52 @@ impl Store for SqliteStore {
         Ok(removed > 0)
     }
 
+    fn put_logs(&self, logs: &[InvocationLog]) -> Result<(), Error> {
+        let mut side = self.writer.lock().expect("writer poisoned");
+        side.set_durability(Durability::Buffered)?;
+        let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO logs (trace, time, request_id, function, lines) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for log in logs {
+                let lines = serde_json::to_string(&log.lines).expect("strings serialize");
+                insert.execute(params![log.trace_id.to_bytes(), log.time, log.request_id, log.function, lines])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn logs(&self, trace: TraceId) -> Result<Vec<InvocationLog>, Error> {
+        self.with_reader(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT time, request_id, function, lines FROM logs WHERE trace = ?1 ORDER BY time, rowid",
+            )?;
+            let logs = statement
+                .query_map(params![trace.to_bytes()], |row| {
+                    let lines: String = row.get(3)?;
+                    let lines = serde_json::from_str(&lines).map_err(|error| {
+                        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(error))
+                    })?;
+                    Ok(InvocationLog {
+                        trace_id: trace,
+                        time: row.get(0)?,
+                        request_id: row.get(1)?,
+                        function: row.get(2)?,
+                        lines,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(logs)
+        })
+    }
+
     fn remove_before(&self, cutoff: f64) -> Result<Removed, Error> {
         let mut side = self.writer.lock().expect("writer poisoned");
+        // Logs go by whole days too, as the partitions do.
+        let day_start = (cutoff / SECONDS_PER_DAY).floor() * SECONDS_PER_DAY;
+        side.connection.execute("DELETE FROM logs WHERE time < ?1", params![day_start])?;
         let expired: Vec<i64> = self
             .partitions()
             .iter()

@@ -1,6 +1,6 @@
 //! The storage contract.
 
-use baton_model::{Document, TraceId};
+use baton_model::{Document, InvocationLog, TraceId};
 use std::collections::BTreeMap;
 
 use baton_query::graph::{Element, Stats};
@@ -95,6 +95,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the group named `name`; returns whether it existed.
     fn remove_group(&self, name: &str) -> Result<bool, Error>;
+
+    /// Keeps the log lines of invocations, each under its trace.
+    ///
+    /// - MUST survive a crash of the process when it returns `Ok`.
+    /// - [`Store::remove_before`] MUST remove the logs whose `time` is before
+    ///   the cutoff, with the same slack as traces.
+    fn put_logs(&self, logs: &[InvocationLog]) -> Result<(), Error>;
+
+    /// The logs of the invocations of `trace`, oldest `time` first.
+    fn logs(&self, trace: TraceId) -> Result<Vec<InvocationLog>, Error>;
 }
 
 /// A named filter expression, as X-Ray's groups are.

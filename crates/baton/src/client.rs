@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::cli::{TraceArgs, TracesArgs, parse_duration};
 
 /// Calls one X-Ray operation and returns the parsed answer.
-fn call(endpoint: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
+pub(crate) fn call(endpoint: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let url = format!("{}{path}", endpoint.trim_end_matches('/'));
     let mut response = agent

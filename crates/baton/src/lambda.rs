@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use baton_lambda::{Function, Functions, Invocation, Request, Sampling, Tracing};
+use serde_json::json;
 
 use crate::cli::{InvokeArgs, LambdaArgs, LambdaServeArgs, SamplingArg, parse_duration};
 
@@ -26,6 +29,7 @@ pub(crate) fn invoke(args: &InvokeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let function = Function::new(config, &region(), tracing(&args.lambda)?);
+    let logs = Arc::new(LogShipper::new(args.lambda.daemon_address));
     let runtime = runtime()?;
     runtime.block_on(async {
         for _ in 0..args.repeat.max(1) {
@@ -33,6 +37,8 @@ pub(crate) fn invoke(args: &InvokeArgs) -> anyhow::Result<ExitCode> {
                 Request { payload: payload.clone().into(), trace_header: trace_header.clone(), ..Request::default() };
             let invocation = function.invoke(request).await?;
             print_invocation(&invocation, true);
+            let (logs, name) = (Arc::clone(&logs), args.function.clone());
+            tokio::task::spawn_blocking(move || logs.ship(&name, &invocation)).await?;
         }
         anyhow::Ok(())
     })?;
@@ -67,14 +73,50 @@ pub(crate) fn serve(args: &LambdaServeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         });
-        let router =
-            baton_lambda::invoke_api::router(functions, Arc::new(|_, invocation| print_invocation(invocation, false)));
+        let logs = Arc::new(LogShipper::new(args.lambda.daemon_address));
+        let on_invocation = move |name: &str, invocation: &Invocation| {
+            print_invocation(invocation, false);
+            let (logs, name, invocation) = (Arc::clone(&logs), name.to_owned(), invocation.clone());
+            tokio::task::spawn_blocking(move || logs.ship(&name, &invocation));
+        };
+        let router = baton_lambda::invoke_api::router(functions, Arc::new(on_invocation));
         let shutdown = crate::serve::shutdown_signal()?;
         crate::serve::announce(&[format!("listening http {address} (Lambda Invoke API)")]);
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving the Invoke API")?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sends each invocation's log lines to the Baton at the daemon address
+/// (`POST /FunctionLogs`), so that its console shows them with the trace.
+struct LogShipper {
+    endpoint: String,
+    warned: AtomicBool,
+}
+
+impl LogShipper {
+    fn new(daemon: SocketAddr) -> LogShipper {
+        LogShipper { endpoint: format!("http://{daemon}"), warned: AtomicBool::new(false) }
+    }
+
+    /// Best effort, as the segments over UDP are: a daemon that is not Baton loses only the logs.
+    fn ship(&self, function: &str, invocation: &Invocation) {
+        let body = json!({"Logs": [{
+            "TraceId": invocation.trace.trace_id.to_string(),
+            "RequestId": invocation.request_id,
+            "FunctionName": function,
+            "Time": invocation.started,
+            "Lines": invocation.log,
+        }]});
+        if let Err(error) = crate::client::call(&self.endpoint, "/FunctionLogs", &body) {
+            if self.warned.swap(true, Ordering::Relaxed) {
+                tracing::debug!("cannot send the function's logs: {error:#}");
+            } else {
+                tracing::warn!("cannot send the function's logs to Baton (the console will not show them): {error:#}");
+            }
+        }
+    }
 }
 
 /// Prints the invocation's log lines and, for `baton invoke`, its response.

@@ -65,7 +65,7 @@ fn rows_nest_under_their_parents_in_start_order() {
         "origin",
         json!("AWS::EC2::Instance"),
     );
-    let page = trace_page(TRACE, &[orders, api], None);
+    let page = trace_page(TRACE, &[orders, api], None, &[]);
 
     let order = ["a000000000000001", "b000000000000001", "c000000000000001", "b000000000000002", "d000000000000001"];
     for pair in order.windows(2) {
@@ -118,7 +118,7 @@ fn flags_in_progress_and_orphans_are_marked() {
         "parent_id",
         json!("ffffffffffffffff"),
     );
-    let page = trace_page(TRACE, &[api, orphan], None);
+    let page = trace_page(TRACE, &[api, orphan], None, &[]);
 
     assert!(row(&page, "b000000000000001").starts_with("<div class=\"row subsegment error\""));
     assert!(row_html(&page, "b000000000000001").contains("<span class=\"mark mark-error\">error</span>"));
@@ -173,7 +173,7 @@ fn lambda_phases_are_badged_and_initialization_means_a_cold_start() {
         ("b000000000000002", "Invocation", 0.2, 0.45),
         ("b000000000000003", "Overhead", 0.45, 0.5),
     ]);
-    let page = trace_page(TRACE, &[facade.clone(), cold], None);
+    let page = trace_page(TRACE, &[facade.clone(), cold], None, &[]);
 
     assert!(row(&page, "a000000000000002").contains("aria-level=\"2\""));
     assert!(row_html(&page, "a000000000000002").contains("<span class=\"origin\">AWS::Lambda::Function</span>"));
@@ -189,7 +189,7 @@ fn lambda_phases_are_badged_and_initialization_means_a_cold_start() {
     assert!(page.contains("<p class=\"trace-tags\"><span class=\"tag cold-start\""));
 
     let warm = lambda(&[("b000000000000002", "Invocation", 0.0, 0.45), ("b000000000000003", "Overhead", 0.45, 0.5)]);
-    let page = trace_page(TRACE, &[facade, warm], None);
+    let page = trace_page(TRACE, &[facade, warm], None, &[]);
     assert!(row(&page, "b000000000000002").contains("phase-invocation"));
     assert!(!page.contains("cold start"));
 
@@ -199,7 +199,7 @@ fn lambda_phases_are_badged_and_initialization_means_a_cold_start() {
         "subsegments",
         json!([subsegment("b000000000000001", "Initialization", 0.0, 0.1)]),
     );
-    let page = trace_page(TRACE, &[app], None);
+    let page = trace_page(TRACE, &[app], None, &[]);
     assert!(!row(&page, "b000000000000001").contains("phase-"));
     assert!(!page.contains("cold start"));
 }
@@ -216,7 +216,7 @@ fn annotations_and_metadata_are_separate_sections_and_escaped() {
         json!({"default": {"body": "<script>x</script>"}, "debug": {"flag": false}}),
     );
     let api = with(with(api, "http", json!({"response": {"status": 200}})), "user", json!("alice"));
-    let page = trace_page(TRACE, &[api], None);
+    let page = trace_page(TRACE, &[api], None, &[]);
     let panel = panel_of(&page, "a000000000000001");
 
     assert!(!page.contains("<script>alert"));
@@ -245,7 +245,7 @@ fn annotations_and_metadata_are_separate_sections_and_escaped() {
     ));
     assert!(!panel.contains("<h3>SQL</h3>"));
 
-    let bare = trace_page(TRACE, &[segment("a000000000000001", "api", 0.0, 1.0)], None);
+    let bare = trace_page(TRACE, &[segment("a000000000000001", "api", 0.0, 1.0)], None, &[]);
     let panel = panel_of(&bare, "a000000000000001");
     assert!(
         panel.contains("<h3>Annotations</h3><p class=\"muted\">None.</p><h3>Metadata</h3><p class=\"muted\">None.</p>")
@@ -272,7 +272,7 @@ fn exceptions_show_their_stacks_and_a_cause_id_points_at_the_child() {
         "subsegments",
         json!([handler]),
     );
-    let page = trace_page(TRACE, &[api], None);
+    let page = trace_page(TRACE, &[api], None, &[]);
 
     let panel = panel_of(&page, "b000000000000001");
     assert!(panel.contains("<p class=\"muted\">Working directory <code>/srv/app</code></p>"));
@@ -288,7 +288,7 @@ fn exceptions_show_their_stacks_and_a_cause_id_points_at_the_child() {
     assert!(page.contains("<dd class=\"status-fault\">fault</dd>"));
 
     let lost = with(segment("a000000000000001", "api", 0.0, 1.0), "cause", json!("60d218443f61db82"));
-    let page = trace_page(TRACE, &[lost], None);
+    let page = trace_page(TRACE, &[lost], None, &[]);
     assert!(page.contains("recorded on a child: that child is not in this trace."));
 }
 
@@ -299,7 +299,7 @@ fn every_row_has_a_hidden_panel_the_fragment_selects() {
         "subsegments",
         json!([subsegment("b000000000000001", "db", 0.1, 0.2)]),
     );
-    let page = trace_page(TRACE, &[api], None);
+    let page = trace_page(TRACE, &[api], None, &[]);
     for id in ["a000000000000001", "b000000000000001"] {
         assert!(row(&page, id).contains(&format!("aria-controls=\"panel-{id}\"")));
         assert!(page.contains(&format!("<section id=\"panel-{id}\" class=\"details\" hidden>")));
@@ -350,7 +350,7 @@ fn the_summary_gives_status_annotations_and_services() {
         response_time_root_causes: Vec::new(),
         revision: 1,
     };
-    let page = trace_page(TRACE, &[api], Some(&summary));
+    let page = trace_page(TRACE, &[api], Some(&summary), &[]);
     assert!(page.contains("<h1>Trace <code>1-6744b000-aaaaaaaaaaaaaaaaaaaaaaaa</code></h1>"));
     assert!(page.contains("<dd class=\"status-throttle\">throttle</dd>"));
     assert!(page.contains("<dt>Response time</dt><dd>750 ms</dd>"));
@@ -365,7 +365,7 @@ fn the_summary_gives_status_annotations_and_services() {
 
 #[test]
 fn an_unknown_trace_says_how_traces_get_here() {
-    let page = trace_page("1-<b>", &[], None);
+    let page = trace_page("1-<b>", &[], None, &[]);
     assert!(page.contains("<main><section class=\"empty trace-unknown\"><h1>Trace not found</h1>"));
     assert!(page.contains("Baton has no documents for trace <code>1-&lt;b&gt;</code>"));
     assert!(page.contains("<pre>AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:2000</pre>"));
@@ -406,7 +406,7 @@ fn a_thousand_entities_make_a_thousand_rows() {
         documents.push(document);
     }
     documents.reverse();
-    let page = trace_page(TRACE, &documents, None);
+    let page = trace_page(TRACE, &documents, None, &[]);
 
     assert_eq!(page.matches("role=\"treeitem\"").count(), 1000);
     assert_eq!(page.matches("class=\"details\" hidden>").count(), 1000);
@@ -430,7 +430,7 @@ fn a_chain_of_a_thousand_documents_renders_flat() {
             if index == 0 { document } else { with(document, "parent_id", json!(format!("{:016x}", index - 1))) }
         })
         .collect();
-    let page = trace_page(TRACE, &documents, None);
+    let page = trace_page(TRACE, &documents, None, &[]);
     assert_eq!(page.matches("role=\"treeitem\"").count(), 1000);
     assert!(row(&page, &format!("{:016x}", 999)).contains("aria-level=\"1000\""));
 }
@@ -439,7 +439,7 @@ fn a_chain_of_a_thousand_documents_renders_flat() {
 fn documents_whose_parents_form_a_cycle_are_still_shown() {
     let first = with(segment("a000000000000001", "one", 0.0, 1.0), "parent_id", json!("a000000000000002"));
     let second = with(segment("a000000000000002", "two", 0.5, 1.0), "parent_id", json!("a000000000000001"));
-    let page = trace_page(TRACE, &[first, second], None);
+    let page = trace_page(TRACE, &[first, second], None, &[]);
     assert_eq!(page.matches("role=\"treeitem\"").count(), 2);
 }
 
@@ -470,10 +470,29 @@ fn the_header_draws_a_small_map_of_the_trace() {
         .map(|document| baton_model::Document::parse(document.to_string().as_bytes()).expect("valid").info)
         .collect();
     let summary = baton_query::summarize(&infos);
-    let page = trace_page("1-655a3b10-0102030405060708090a0b0c", &documents, Some(&summary));
+    let page = trace_page("1-655a3b10-0102030405060708090a0b0c", &documents, Some(&summary), &[]);
     let map = &page[page.find("<div class=\"trace-map\">").expect("a map")..];
     for label in ["<text class=\"name\" y=\"50\">api</text>", ">DynamoDB</text>", ">Client</text>", "1 req"] {
         assert!(map.contains(label), "{label} in {map}");
     }
     assert!(map.contains("href=\"/?range=1h&amp;select=n"));
+}
+
+#[test]
+fn the_logs_of_the_traces_invocations_follow_the_timeline_escaped() {
+    let log = baton_model::InvocationLog {
+        trace_id: TRACE.parse().unwrap(),
+        request_id: "8b91682a-a3cb-40aa-862a-1e5719604ec8".into(),
+        function: "orders".into(),
+        time: 1_732_000_000.0,
+        lines: vec!["START RequestId: 8b91682a".into(), "<b>not bold</b>".into()],
+    };
+    let api = segment("a000000000000001", "api", 0.0, 1.0);
+    let page = trace_page(TRACE, std::slice::from_ref(&api), None, std::slice::from_ref(&log));
+    let logs = &page[page.find("<section class=\"logs\"").expect("a logs section")..];
+    assert!(
+        logs.contains("<span class=\"log-function\">orders</span> <code>8b91682a-a3cb-40aa-862a-1e5719604ec8</code>")
+    );
+    assert!(logs.contains("START RequestId: 8b91682a\n&lt;b&gt;not bold&lt;/b&gt;\n</pre>"));
+    assert!(!trace_page(TRACE, &[api], None, &[]).contains("class=\"logs\""));
 }
