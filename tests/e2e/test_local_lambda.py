@@ -202,6 +202,10 @@ def test_a_failing_function_gives_a_fault_with_its_cause(baton, functions_file, 
     _, segment = check_platform_segments(found, function, fields["SegmentId"], cold=True)
     assert segment["fault"] is True
     assert any(exception["message"] == message for exception in segment["cause"]["exceptions"]), segment["cause"]
+    if error_type:
+        # From the runtime's Lambda-Runtime-Function-XRay-Error-Cause header: the stack is only there.
+        [exception] = segment["cause"]["exceptions"]
+        assert any(frame["path"].endswith("app.py") for frame in exception["stack"]), exception
     assert segment["subsegments"][1]["fault"] is True, "the Invocation phase failed"
     [(handler, _)] = found[HANDLER[function]]
     assert handler["fault"] is True
