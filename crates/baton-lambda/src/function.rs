@@ -107,15 +107,15 @@ impl Function {
         let trace = self.tracing.decide(self.config.tracing, request.trace_header.as_ref());
         let mut slot = self.slot.lock().await;
         // A process that exited while idle is gone: this is a cold start.
-        if slot.instance.as_mut().is_some_and(|instance| instance.exited().is_some()) {
-            slot.instance = None;
-        }
-        let cold_start = slot.instance.is_none();
-        if cold_start {
-            let environment = Environment { region: &self.region, daemon: self.tracing.daemon() };
-            slot.instance = Some(Instance::start(&self.config, &environment).await?);
-        }
-        let Some(instance) = slot.instance.as_mut() else { unreachable!("an instance was just started") };
+        let warm = slot.instance.take().and_then(|mut instance| instance.exited().is_none().then_some(instance));
+        let cold_start = warm.is_none();
+        let mut instance = match warm {
+            Some(instance) => instance,
+            None => {
+                let environment = Environment { region: &self.region, daemon: self.tracing.daemon() };
+                Instance::start(&self.config, &environment).await?
+            }
+        };
         let pending = Pending {
             request_id: request_id.clone(),
             payload: request.payload,
@@ -125,11 +125,12 @@ impl Function {
             client_context: request.client_context,
             cognito_identity: request.cognito_identity,
         };
-        let mut driven = self.drive(instance, pending, cold_start).await;
+        let mut driven = self.drive(&mut instance, pending, cold_start).await;
         driven.timeline.received = received;
-        let keep = driven.keep;
         slot.idle_since = Instant::now();
-        if !keep && let Some(mut instance) = slot.instance.take() {
+        if driven.keep {
+            slot.instance = Some(instance);
+        } else {
             instance.kill().await;
         }
         drop(slot);
@@ -160,34 +161,37 @@ impl Function {
     }
 
     /// Takes the invocation through its phases on `instance`.
-    async fn drive(&self, instance: &mut Instance, mut pending: Pending, cold_start: bool) -> Driven {
+    async fn drive(&self, instance: &mut Instance, pending: Pending, cold_start: bool) -> Driven {
         let request_id = pending.request_id.clone();
+        let mut pending = Some(pending);
+        // Hands the invocation to a process waiting in `next`: when it started, and its deadline.
+        let mut hand_out = |instance: &mut Instance| {
+            let start = baton_model::time::now();
+            if let Some(mut pending) = pending.take() {
+                pending.deadline_ms = ((start + self.config.timeout.as_secs_f64()) * 1000.0) as u64;
+                // The channel holds one, and the last invocation was taken: this cannot be full.
+                let _ = instance.runtime.invocations.try_send(pending);
+            }
+            (start, Instant::now() + self.config.timeout)
+        };
         let mut init_output = Vec::new();
         let mut timeline = Timeline::default();
-        let mut invocation_start = baton_model::time::now();
-        let mut deadline = Instant::now() + INIT_TIMEOUT;
-        let mut answer: Option<(f64, Outcome)> = None;
         let mut memory = None;
-        let mut hand_out = |instance: &mut Instance, deadline: &mut Instant, start: &mut f64| {
-            *start = baton_model::time::now();
-            *deadline = Instant::now() + self.config.timeout;
-            pending.deadline_ms = ((*start + self.config.timeout.as_secs_f64()) * 1000.0) as u64;
-            // The channel holds one, and the last invocation was taken: this cannot be full.
-            let _ = instance.runtime.invocations.try_send(pending.clone());
-        };
-        if !cold_start {
-            hand_out(instance, &mut deadline, &mut invocation_start);
-        }
+        let (mut invocation_start, mut deadline) =
+            if cold_start { (baton_model::time::now(), Instant::now() + INIT_TIMEOUT) } else { hand_out(instance) };
+        let mut answer: Option<(f64, Outcome)> = None;
+        let mut timed_out = None;
         let (outcome, keep, answered) = loop {
             let happening = instance.next_event(deadline).await;
-            memory = instance.max_memory_mb().or(memory);
             let now = baton_model::time::now();
             let initialising = cold_start && timeline.init.is_none();
             match (happening, answer.take()) {
                 (Happening::Runtime(RuntimeEvent::Next), None) if initialising => {
                     timeline.init = Some((instance.started, now));
+                    // Read now too: a process that exits later takes its figure with it.
+                    memory = instance.max_memory_mb();
                     init_output = instance.output().await;
-                    hand_out(instance, &mut deadline, &mut invocation_start);
+                    (invocation_start, deadline) = hand_out(instance);
                 }
                 (Happening::Runtime(RuntimeEvent::Response { request_id: id, payload }), None) if id == request_id => {
                     answer = Some((now, Outcome::Response(payload)));
@@ -217,6 +221,7 @@ impl Function {
                 }
                 (Happening::TimedOut, None) => {
                     let limit = if initialising { INIT_TIMEOUT } else { self.config.timeout };
+                    timed_out = Some(limit);
                     let message = format!(
                         "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
                         limit.as_secs_f64()
@@ -226,8 +231,9 @@ impl Function {
             }
         };
         timeline.invocation = (invocation_start, answered.max(invocation_start));
+        let memory = instance.max_memory_mb().or(memory);
         let output = instance.output().await;
-        Driven { outcome, keep, timeline, init_output, output, memory, cold_start }
+        Driven { outcome, keep, timeline, init_output, output, memory, timed_out }
     }
 
     /// The failure a runtime reported (`/error` or `/init/error`).
@@ -259,22 +265,18 @@ impl Function {
 
     /// The platform's lines around the function's output.
     fn log_lines(&self, request_id: &str, trace: &InvocationTrace, driven: &Driven) -> Vec<String> {
-        let Driven { timeline, init_output, output, memory, cold_start, outcome, .. } = driven;
+        let Driven { timeline, init_output, output, memory, timed_out, .. } = driven;
         let mut log = init_output.clone();
         log.push(format!("START RequestId: {request_id} Version: $LATEST"));
         log.extend(output.iter().cloned());
-        if let Outcome::Failed { payload, .. } = outcome
-            && let Ok(body) = serde_json::from_slice::<Value>(payload)
-            && body["errorType"] == "Sandbox.Timedout"
-        {
+        if let Some(limit) = timed_out {
             let now = baton_model::time::format_iso(timeline.invocation.1);
-            let seconds = self.config.timeout.as_secs_f64();
-            log.push(format!("{now} {request_id} Task timed out after {seconds:.2} seconds"));
+            log.push(format!("{now} {request_id} Task timed out after {:.2} seconds", limit.as_secs_f64()));
         }
         log.push(format!("END RequestId: {request_id}"));
         let milliseconds = |(start, end): (f64, f64)| ((end - start) * 1000.0).max(0.0);
         let duration = milliseconds(timeline.invocation);
-        let init = timeline.init.map(milliseconds).filter(|_| *cold_start);
+        let init = timeline.init.map(milliseconds);
         let billed = (duration + init.unwrap_or(0.0)).ceil();
         let mut report = format!(
             "REPORT RequestId: {request_id}\tDuration: {duration:.2} ms\tBilled Duration: {billed:.0} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
@@ -304,7 +306,8 @@ struct Driven {
     init_output: Vec<String>,
     output: Vec<String>,
     memory: Option<u64>,
-    cold_start: bool,
+    /// The deadline that passed, when the process was killed for it.
+    timed_out: Option<Duration>,
 }
 
 fn error_document(error_type: &str, message: &str) -> Bytes {

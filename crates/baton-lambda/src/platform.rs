@@ -6,7 +6,7 @@
 
 use std::net::{SocketAddr, UdpSocket};
 
-use baton_model::{Sampled, SegmentId, TraceHeader, TraceId};
+use baton_model::{DAEMON_HEADER, Sampled, SegmentId, TraceHeader, TraceId};
 use baton_tracer::{Sampler, SamplingRequest};
 use serde_json::{Value, json};
 
@@ -15,8 +15,6 @@ use crate::config::TracingMode;
 
 /// The account id in the ARNs of local functions.
 pub(crate) const ACCOUNT: &str = "000000000000";
-/// The X-Ray daemon protocol's header line.
-const DAEMON_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 
 /// How new traces are sampled when no caller decided.
 pub enum Sampling {
@@ -103,16 +101,17 @@ impl Tracing {
     /// Decides the invocation's trace: a caller's decision is kept (`Sampled=1`
     /// or `0`); otherwise Active tracing samples and PassThrough records nothing.
     pub fn decide(&self, mode: TracingMode, incoming: Option<&TraceHeader>) -> InvocationTrace {
-        let incoming_root = incoming.and_then(|header| header.root);
-        let decided = incoming.filter(|_| incoming_root.is_some()).and_then(|header| header.sampled);
+        // Only a header naming its trace carries the caller's decision and parent.
+        let caller = incoming.filter(|header| header.root.is_some());
+        let decided = caller.and_then(|header| header.sampled);
         let sampled = match (decided, mode) {
             (Some(Sampled::Yes), _) => true,
             (Some(Sampled::No), _) | (_, TracingMode::PassThrough) => false,
             (_, TracingMode::Active) => self.sampling.sample(),
         };
         InvocationTrace {
-            trace_id: incoming_root.unwrap_or_else(new_trace_id),
-            caller: incoming.filter(|_| incoming_root.is_some()).and_then(|header| header.parent),
+            trace_id: caller.and_then(|header| header.root).unwrap_or_else(new_trace_id),
+            caller: caller.and_then(|header| header.parent),
             service_id: new_segment_id(),
             function_id: new_segment_id(),
             sampled,
@@ -245,10 +244,7 @@ fn new_segment_id() -> SegmentId {
 }
 
 fn new_trace_id() -> TraceId {
-    let mut bytes = [0u8; 16];
-    bytes[..4].copy_from_slice(&(baton_model::time::now() as u32).to_be_bytes());
-    bytes[4..].copy_from_slice(&fastrand::u128(..).to_be_bytes()[..12]);
-    TraceId::from_bytes(bytes)
+    TraceId::from_parts(baton_model::time::now() as u32, fastrand::u128(..))
 }
 
 #[cfg(test)]

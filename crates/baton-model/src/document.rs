@@ -13,6 +13,9 @@ use crate::id::{SegmentId, TraceId};
 
 /// The largest document X-Ray accepts, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// The X-Ray daemon protocol's header line, before the document in every datagram.
+pub const DAEMON_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 /// The longest segment name X-Ray accepts, in characters.
 const MAX_SEGMENT_NAME: usize = 200;
 /// The longest subsegment name X-Ray accepts, in characters.

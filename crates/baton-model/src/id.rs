@@ -62,6 +62,14 @@ impl TraceId {
         TraceId(bytes)
     }
 
+    /// A new trace id: `epoch` (seconds) and the low 96 bits of `random`.
+    pub fn from_parts(epoch: u32, random: u128) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes[..4].copy_from_slice(&epoch.to_be_bytes());
+        bytes[4..].copy_from_slice(&random.to_be_bytes()[4..]);
+        TraceId(bytes)
+    }
+
     /// The 16 bytes of the id, epoch first.
     pub fn to_bytes(self) -> [u8; 16] {
         self.0
@@ -177,6 +185,13 @@ impl<'de> serde::Deserialize<'de> for TraceId {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_new_trace_id_is_its_epoch_and_96_random_bits() {
+        let id = TraceId::from_parts(0x6744_b000, 0xffff_ffff_0123_4567_89ab_cdef_0123_4567);
+        assert_eq!(id.to_string(), "1-6744b000-0123456789abcdef01234567");
+        assert_eq!(id.epoch(), 0x6744_b000);
+    }
 
     #[test]
     fn trace_id_round_trips_and_converts_to_w3c() {

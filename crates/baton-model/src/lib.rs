@@ -30,7 +30,7 @@ pub mod time;
 
 pub use assemble::{AssembledSegment, AssembledTrace, assemble};
 pub use document::{
-    AnnotationValue, Call, CallNamespace, Document, DocumentKind, Entity, Exception, Facts, HttpFacts,
+    AnnotationValue, Call, CallNamespace, DAEMON_HEADER, Document, DocumentKind, Entity, Exception, Facts, HttpFacts,
     MAX_DOCUMENT_BYTES, Namespace, SegmentInfo, ValidationError, ValidationErrorKind, annotation_key_is_valid,
     annotation_problem,
 };

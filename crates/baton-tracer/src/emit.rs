@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use baton_model::DAEMON_HEADER;
+
 use crate::config::{Config, Exporter};
 use crate::entity::Node;
 use crate::error::TracerError;
@@ -19,8 +21,6 @@ const WAKE_AT: usize = 512;
 const ROUND: Duration = Duration::from_millis(100);
 /// How long a flush waits for the sender.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
-/// The X-Ray daemon protocol's header line, before every document.
-const DAEMON_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 
 /// Where a background sender delivers rendered documents.
 pub(crate) trait Transport: Send + 'static {

@@ -326,10 +326,7 @@ fn new_segment_id() -> SegmentId {
 }
 
 fn new_trace_id() -> TraceId {
-    let mut bytes = [0u8; 16];
-    bytes[..4].copy_from_slice(&((now_micros() / 1_000_000) as u32).to_be_bytes());
-    bytes[4..].copy_from_slice(&fastrand::u128(..).to_be_bytes()[..12]);
-    TraceId::from_bytes(bytes)
+    TraceId::from_parts((now_micros() / 1_000_000) as u32, fastrand::u128(..))
 }
 
 impl Subsegment {

@@ -14,10 +14,9 @@ use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use baton_model::Document;
+use baton_model::{DAEMON_HEADER as HEADER, Document};
 
 const DOCUMENTS_PER_TRACE: usize = 4;
-const HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 
 struct Server {
     child: Child,
