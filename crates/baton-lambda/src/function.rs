@@ -93,11 +93,6 @@ impl Function {
         &self.config
     }
 
-    /// The function's ARN.
-    pub fn arn(&self) -> &str {
-        &self.arn
-    }
-
     /// Runs one invocation; invocations of one function run one at a time.
     /// An error is Baton's (the process cannot start); the function's own
     /// failures are in the returned [`Invocation`].
