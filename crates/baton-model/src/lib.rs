@@ -1,6 +1,6 @@
 //! The data model shared by every part of Baton: trace and segment ids, the
-//! `X-Amzn-Trace-Id` header, X-Ray segment documents, and the logs of
-//! function invocations.
+//! `X-Amzn-Trace-Id` header, X-Ray segment documents, the logs of
+//! function invocations, and what a sampling rule matches.
 //!
 //! A document arrives as JSON text. [`Document::parse`] checks it against the
 //! limits X-Ray documents (size, id shapes, times, annotation types) and keeps
@@ -26,6 +26,7 @@ mod document;
 mod header;
 mod id;
 mod log;
+pub mod sampling;
 pub mod time;
 
 pub use assemble::{AssembledSegment, AssembledTrace, assemble};
