@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use baton_model::sampling::RulePatterns;
 use baton_model::{Document, InvocationLog, SegmentId, TraceId, time};
 use baton_query::{TraceSummary, summarize};
 use proptest::prelude::*;
@@ -27,8 +28,8 @@ use proptest::test_runner::{Config, TestRunner};
 use baton_query::graph::{Element, Stats, contributions};
 
 use crate::{
-    Cursor, Durability, Error, GraphPeriod, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage,
-    SummaryQuery, TimeRange, Writer, WriterConfig,
+    Cursor, Durability, Error, GraphPeriod, Group, MAX_TRACE_DOCUMENTS, Removed, SamplingRule, Store, StoredTrace,
+    SummaryPage, SummaryQuery, TimeRange, Writer, WriterConfig,
 };
 
 const DAY: f64 = 86_400.0;
@@ -64,6 +65,7 @@ macro_rules! suite {
             readers_see_whole_batches,
             remove_before_drops_old_days_only,
             groups_are_kept_replaced_and_removed,
+            sampling_rules_are_kept_replaced_and_removed,
             logs_are_kept_by_trace_and_expire,
             oversized_traces_are_truncated,
             traces_are_found_whatever_their_epoch,
@@ -938,6 +940,64 @@ pub(crate) fn groups_are_kept_replaced_and_removed(harness: &mut dyn Harness) {
     assert_eq!(names, ["all", "slow"]);
 }
 
+/// Sampling rules: the Default rule on a fresh store; rules durable, listed
+/// by priority then name, replaced by name keeping when they were created,
+/// removed by name, untouched by retention; the Default rule never removed,
+/// and only its rate, reservoir size and modification time changed.
+pub(crate) fn sampling_rules_are_kept_replaced_and_removed(harness: &mut dyn Harness) {
+    assert_eq!(harness.store().sampling_rules().expect("sampling_rules"), [SamplingRule::default_rule()]);
+    let rule = |name: &str, priority: u32, at: f64| SamplingRule {
+        name: name.to_owned(),
+        arn: SamplingRule::arn_of(name),
+        priority,
+        fixed_rate: 0.25,
+        reservoir_size: 3,
+        patterns: RulePatterns { url_path: format!("/{name}/*"), ..RulePatterns::any() },
+        resource_arn: "*".to_owned(),
+        version: 1,
+        attributes: BTreeMap::from([("tier".to_owned(), "gold".to_owned())]),
+        created_at: at,
+        modified_at: at,
+    };
+    for created in [rule("health", 5, 100.0), rule("orders", 1, 101.0), rule("audit", 5, 102.0)] {
+        harness.store().put_sampling_rule(&created).expect("put_sampling_rule");
+    }
+    let mut replaced = rule("health", 7, 300.0);
+    (replaced.fixed_rate, replaced.reservoir_size, replaced.patterns.host) = (0.0, 0, "api.example.com".into());
+    replaced.attributes.clear();
+    harness.store().put_sampling_rule(&replaced).expect("put_sampling_rule replaces");
+    let default = SamplingRule {
+        priority: 1,
+        fixed_rate: 0.5,
+        reservoir_size: 9,
+        patterns: rule("x", 1, 0.0).patterns,
+        version: 2,
+        modified_at: 400.0,
+        ..SamplingRule::default_rule()
+    };
+    harness.store().put_sampling_rule(&default).expect("put_sampling_rule of the Default rule");
+    harness.reopen();
+    harness.store().remove_before(time::now() + 10.0 * DAY).expect("remove_before");
+    let updated_default =
+        SamplingRule { fixed_rate: 0.5, reservoir_size: 9, modified_at: 400.0, ..SamplingRule::default_rule() };
+    assert_eq!(
+        harness.store().sampling_rules().expect("sampling_rules"),
+        [
+            rule("orders", 1, 101.0),
+            rule("audit", 5, 102.0),
+            SamplingRule { created_at: 100.0, ..replaced },
+            updated_default.clone()
+        ]
+    );
+    assert!(harness.store().remove_sampling_rule("audit").expect("remove_sampling_rule"));
+    assert!(!harness.store().remove_sampling_rule("audit").expect("remove_sampling_rule again"));
+    assert!(!harness.store().remove_sampling_rule(SamplingRule::DEFAULT_NAME).expect("remove the Default rule"));
+    let rules = harness.store().sampling_rules().expect("sampling_rules");
+    let names: Vec<&str> = rules.iter().map(|rule| rule.name.as_str()).collect();
+    assert_eq!(names, ["orders", "health", SamplingRule::DEFAULT_NAME]);
+    assert_eq!(rules[2], updated_default);
+}
+
 /// Invocation logs come back by trace, oldest first, whole, after a reopen;
 /// retention removes the old ones only.
 pub(crate) fn logs_are_kept_by_trace_and_expire(harness: &mut dyn Harness) {
@@ -1250,6 +1310,18 @@ impl Store for Gated {
 
     fn remove_group(&self, name: &str) -> Result<bool, Error> {
         self.inner.remove_group(name)
+    }
+
+    fn put_sampling_rule(&self, rule: &SamplingRule) -> Result<(), Error> {
+        self.inner.put_sampling_rule(rule)
+    }
+
+    fn sampling_rules(&self) -> Result<Vec<SamplingRule>, Error> {
+        self.inner.sampling_rules()
+    }
+
+    fn remove_sampling_rule(&self, name: &str) -> Result<bool, Error> {
+        self.inner.remove_sampling_rule(name)
     }
 
     fn put_logs(&self, logs: &[InvocationLog]) -> Result<(), Error> {

@@ -25,7 +25,7 @@ mod conformance;
 pub use error::Error;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::{
-    Cursor, Durability, GraphPeriod, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage,
-    SummaryQuery, TimeRange,
+    Cursor, Durability, GraphPeriod, Group, MAX_TRACE_DOCUMENTS, Removed, SamplingRule, Store, StoredTrace,
+    SummaryPage, SummaryQuery, TimeRange,
 };
 pub use writer::{Ack, BATCH_LATENCY_BUCKETS, Submit, Writer, WriterConfig, WriterStats};

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use baton_model::sampling::RulePatterns;
 use baton_model::{Document, InvocationLog, SegmentId, SegmentInfo, TraceId, time};
 use baton_query::{TraceSummary, summarize};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -34,8 +35,8 @@ use self::rollup::BatchRollups;
 use self::term_index::{BatchPostings, Indexed, Pending, RowKey};
 use crate::Error;
 use crate::store::{
-    Cursor, Durability, GraphPeriod, Group, MAX_TRACE_DOCUMENTS, Removed, Store, StoredTrace, SummaryPage,
-    SummaryQuery, TimeRange,
+    Cursor, Durability, GraphPeriod, Group, MAX_TRACE_DOCUMENTS, Removed, SamplingRule, Store, StoredTrace,
+    SummaryPage, SummaryQuery, TimeRange,
 };
 
 mod rollup;
@@ -44,6 +45,9 @@ mod term_index;
 const SECONDS_PER_DAY: f64 = 86_400.0;
 const DATABASE_FILE: &str = "baton.sqlite3";
 /// The on-disk layout; a store of another version is refused, not misread.
+/// A new table outside partitions (`logs`, `sampling_rules`) keeps the
+/// version: older code of the same version ignores it, and opening creates
+/// it in an older store.
 const SCHEMA_VERSION: i64 = 6;
 /// The most summary rows a filtered query reads from each partition at a time.
 const FILTER_CHUNK: usize = 2048;
@@ -262,8 +266,26 @@ impl SqliteStore {
                  lines TEXT NOT NULL
              );
              CREATE INDEX IF NOT EXISTS logs_by_trace ON logs (trace, time);
-             CREATE INDEX IF NOT EXISTS logs_by_time ON logs (time);",
+             CREATE INDEX IF NOT EXISTS logs_by_time ON logs (time);
+             CREATE TABLE IF NOT EXISTS sampling_rules (
+                 name TEXT NOT NULL PRIMARY KEY,
+                 arn TEXT NOT NULL,
+                 priority INTEGER NOT NULL,
+                 fixed_rate REAL NOT NULL,
+                 reservoir_size INTEGER NOT NULL,
+                 service_name TEXT NOT NULL,
+                 service_type TEXT NOT NULL,
+                 host TEXT NOT NULL,
+                 http_method TEXT NOT NULL,
+                 url_path TEXT NOT NULL,
+                 resource_arn TEXT NOT NULL,
+                 version INTEGER NOT NULL,
+                 attributes TEXT NOT NULL,
+                 created_at REAL NOT NULL,
+                 modified_at REAL NOT NULL
+             );",
         )?;
+        insert_sampling_rule(&connection, &SamplingRule::default_rule(), KEEP_STORED_RULE)?;
         connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         let partitions = {
             let mut statement = connection
@@ -338,6 +360,20 @@ impl SqliteStore {
         day_of((self.clock)())
     }
 
+    /// Runs `change` in one transaction, committed durably: the changes of
+    /// the small tables outside partitions (groups, sampling rules).
+    fn synced_change<T>(
+        &self,
+        change: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut side = self.writer.lock().expect("writer poisoned");
+        side.set_durability(Durability::Synced)?;
+        let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = change(&transaction)?;
+        transaction.commit()?;
+        Ok(changed)
+    }
+
     /// Writes the pending term index postings, so that the next start does
     /// not derive them again.
     fn flush_pending(&self) -> Result<(), Error> {
@@ -368,6 +404,47 @@ impl Drop for SqliteStore {
             let _ = checkpointer.join();
         }
     }
+}
+
+/// On a stored sampling rule of the same name: keep it (seeding the Default rule).
+const KEEP_STORED_RULE: &str = "DO NOTHING";
+/// On a stored sampling rule of the same name: replace all but when it was created.
+const REPLACE_STORED_RULE: &str = "DO UPDATE SET arn = excluded.arn, priority = excluded.priority,
+    fixed_rate = excluded.fixed_rate, reservoir_size = excluded.reservoir_size,
+    service_name = excluded.service_name, service_type = excluded.service_type, host = excluded.host,
+    http_method = excluded.http_method, url_path = excluded.url_path, resource_arn = excluded.resource_arn,
+    version = excluded.version, attributes = excluded.attributes, modified_at = excluded.modified_at";
+
+/// Writes `rule`, doing `on_conflict` to a stored rule of the same name.
+fn insert_sampling_rule(connection: &Connection, rule: &SamplingRule, on_conflict: &str) -> Result<(), Error> {
+    let attributes = serde_json::to_string(&rule.attributes).expect("strings serialize");
+    let patterns = &rule.patterns;
+    connection.execute(
+        &format!(
+            "INSERT INTO sampling_rules (name, arn, priority, fixed_rate, reservoir_size, service_name, service_type,
+                 host, http_method, url_path, resource_arn, version, attributes, created_at, modified_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (name) {on_conflict}"
+        ),
+        params![
+            rule.name,
+            rule.arn,
+            rule.priority,
+            rule.fixed_rate,
+            rule.reservoir_size,
+            patterns.service_name,
+            patterns.service_type,
+            patterns.host,
+            patterns.http_method,
+            patterns.url_path,
+            rule.resource_arn,
+            rule.version,
+            attributes,
+            rule.created_at,
+            rule.modified_at
+        ],
+    )?;
+    Ok(())
 }
 
 /// Opens a connection whose statements keep their plan whatever is bound:
@@ -903,22 +980,20 @@ impl Store for SqliteStore {
     }
 
     fn put_group(&self, group: &Group) -> Result<(), Error> {
-        let mut side = self.writer.lock().expect("writer poisoned");
-        side.set_durability(Durability::Synced)?;
-        let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        transaction.execute(
-            "INSERT OR REPLACE INTO groups (name, arn, filter_expression, insights_enabled, notifications_enabled)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                group.name,
-                group.arn,
-                group.filter_expression,
-                group.insights_enabled,
-                group.notifications_enabled
-            ],
-        )?;
-        transaction.commit()?;
-        Ok(())
+        self.synced_change(|transaction| {
+            transaction.execute(
+                "INSERT OR REPLACE INTO groups (name, arn, filter_expression, insights_enabled, notifications_enabled)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    group.name,
+                    group.arn,
+                    group.filter_expression,
+                    group.insights_enabled,
+                    group.notifications_enabled
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     fn groups(&self) -> Result<Vec<Group>, Error> {
@@ -942,12 +1017,71 @@ impl Store for SqliteStore {
     }
 
     fn remove_group(&self, name: &str) -> Result<bool, Error> {
-        let mut side = self.writer.lock().expect("writer poisoned");
-        side.set_durability(Durability::Synced)?;
-        let transaction = side.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = transaction.execute("DELETE FROM groups WHERE name = ?1", params![name])?;
-        transaction.commit()?;
-        Ok(removed > 0)
+        self.synced_change(|transaction| {
+            Ok(transaction.execute("DELETE FROM groups WHERE name = ?1", params![name])? > 0)
+        })
+    }
+
+    fn put_sampling_rule(&self, rule: &SamplingRule) -> Result<(), Error> {
+        self.synced_change(|transaction| {
+            if rule.name == SamplingRule::DEFAULT_NAME {
+                transaction.execute(
+                    "UPDATE sampling_rules SET fixed_rate = ?2, reservoir_size = ?3, modified_at = ?4 WHERE name = ?1",
+                    params![rule.name, rule.fixed_rate, rule.reservoir_size, rule.modified_at],
+                )?;
+                Ok(())
+            } else {
+                insert_sampling_rule(transaction, rule, REPLACE_STORED_RULE)
+            }
+        })
+    }
+
+    fn sampling_rules(&self) -> Result<Vec<SamplingRule>, Error> {
+        self.with_reader(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT name, arn, priority, fixed_rate, reservoir_size, service_name, service_type, host,
+                        http_method, url_path, resource_arn, version, attributes, created_at, modified_at
+                 FROM sampling_rules ORDER BY priority, name",
+            )?;
+            let rules = statement
+                .query_map([], |row| {
+                    let attributes: String = row.get(12)?;
+                    let attributes = serde_json::from_str(&attributes).map_err(|error| {
+                        rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(error))
+                    })?;
+                    Ok(SamplingRule {
+                        name: row.get(0)?,
+                        arn: row.get(1)?,
+                        priority: row.get(2)?,
+                        fixed_rate: row.get(3)?,
+                        reservoir_size: row.get(4)?,
+                        patterns: RulePatterns {
+                            service_name: row.get(5)?,
+                            service_type: row.get(6)?,
+                            host: row.get(7)?,
+                            http_method: row.get(8)?,
+                            url_path: row.get(9)?,
+                        },
+                        resource_arn: row.get(10)?,
+                        version: row.get(11)?,
+                        attributes,
+                        created_at: row.get(13)?,
+                        modified_at: row.get(14)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rules)
+        })
+    }
+
+    fn remove_sampling_rule(&self, name: &str) -> Result<bool, Error> {
+        self.synced_change(|transaction| {
+            let removed = transaction.execute(
+                "DELETE FROM sampling_rules WHERE name = ?1 AND name != ?2",
+                params![name, SamplingRule::DEFAULT_NAME],
+            )?;
+            Ok(removed > 0)
+        })
     }
 
     fn put_logs(&self, logs: &[InvocationLog]) -> Result<(), Error> {
@@ -1383,6 +1517,19 @@ mod tests {
             .expect("downgrade");
         let Err(error) = SqliteStore::open(dir.path()) else { panic!("an older layout opened") };
         assert!(error.to_string().contains("use a new --data-dir"), "{error}");
+    }
+
+    /// The `sampling_rules` table came without a new layout version: a store
+    /// made before it gets it, with the Default rule, when opened.
+    #[test]
+    fn a_store_older_than_sampling_rules_gets_the_default_rule() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        drop(SqliteStore::open(dir.path()).expect("open"));
+        Connection::open(dir.path().join(DATABASE_FILE))
+            .and_then(|connection| connection.execute_batch("DROP TABLE sampling_rules"))
+            .expect("make it older");
+        let store = SqliteStore::open(dir.path()).expect("the older store opens");
+        assert_eq!(store.sampling_rules().expect("sampling_rules"), [SamplingRule::default_rule()]);
     }
 
     #[test]

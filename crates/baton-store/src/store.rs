@@ -1,5 +1,6 @@
 //! The storage contract.
 
+use baton_model::sampling::RulePatterns;
 use baton_model::{Document, InvocationLog, TraceId};
 use std::collections::BTreeMap;
 
@@ -96,6 +97,24 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the group named `name`; returns whether it existed.
     fn remove_group(&self, name: &str) -> Result<bool, Error>;
 
+    /// Creates or replaces the sampling rule named `rule.name`.
+    ///
+    /// - MUST be durable (survive a power loss) when it returns `Ok`.
+    /// - Retention MUST NOT remove rules.
+    /// - MUST keep the `created_at` of the rule it replaces.
+    /// - The Default rule ([`SamplingRule::default_rule`]) MUST exist on a
+    ///   fresh store; a put of it MUST change only its `fixed_rate`,
+    ///   `reservoir_size` and `modified_at`, as X-Ray allows.
+    fn put_sampling_rule(&self, rule: &SamplingRule) -> Result<(), Error>;
+
+    /// Every sampling rule, the Default rule included, ordered by priority
+    /// then name: the order in which clients try them.
+    fn sampling_rules(&self) -> Result<Vec<SamplingRule>, Error>;
+
+    /// Removes the sampling rule named `name`; returns whether it existed.
+    /// MUST NOT remove the Default rule (returns `false`).
+    fn remove_sampling_rule(&self, name: &str) -> Result<bool, Error>;
+
     /// Keeps the log lines of invocations, each under its trace.
     ///
     /// - MUST survive a crash of the process when it returns `Ok`.
@@ -120,6 +139,67 @@ pub struct Group {
     pub insights_enabled: bool,
     /// X-Ray's `InsightsConfiguration.NotificationsEnabled`, kept and returned.
     pub notifications_enabled: bool,
+}
+
+/// An X-Ray centralized sampling rule: which requests it applies to, and
+/// how many of them clients record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingRule {
+    /// Unique, 1 to 32 characters.
+    pub name: String,
+    /// Names the rule as [`SamplingRule::arn_of`] its name.
+    pub arn: String,
+    /// Clients try rules from the lowest priority up; 1 to 9999, the
+    /// Default rule's 10000.
+    pub priority: u32,
+    /// The fraction of requests recorded beyond the reservoir, 0 to 1.
+    pub fixed_rate: f64,
+    /// Requests recorded each second before `fixed_rate` applies, shared by
+    /// all the clients applying the rule.
+    pub reservoir_size: u32,
+    /// What requests the rule applies to.
+    pub patterns: RulePatterns,
+    /// The ARN of the resources the rule applies to; `*` for any.
+    pub resource_arn: String,
+    /// The rule format, 1.
+    pub version: u32,
+    /// Segment attributes the rule requires, at most 5.
+    pub attributes: BTreeMap<String, String>,
+    /// When it was created, epoch seconds.
+    pub created_at: f64,
+    /// When it was last changed, epoch seconds.
+    pub modified_at: f64,
+}
+
+impl SamplingRule {
+    /// The name of the rule that always exists and matches every request.
+    pub const DEFAULT_NAME: &str = "Default";
+
+    /// X-Ray's Default rule as every account starts with it: the first
+    /// request each second, then 5 % of the others. Created and modified at
+    /// epoch 0, as X-Ray answers for it.
+    pub fn default_rule() -> SamplingRule {
+        SamplingRule {
+            name: SamplingRule::DEFAULT_NAME.to_owned(),
+            arn: SamplingRule::arn_of(SamplingRule::DEFAULT_NAME),
+            priority: 10_000,
+            fixed_rate: 0.05,
+            reservoir_size: 1,
+            patterns: RulePatterns::any(),
+            resource_arn: "*".to_owned(),
+            version: 1,
+            attributes: BTreeMap::new(),
+            created_at: 0.0,
+            modified_at: 0.0,
+        }
+    }
+
+    /// The ARN of the rule named `name`, in X-Ray's form under a local
+    /// region and account. Unlike a group's, it is the same for a rule
+    /// made again under the same name, as in X-Ray.
+    pub fn arn_of(name: &str) -> String {
+        format!("arn:aws:xray:local:000000000000:sampling-rule/{name}")
+    }
 }
 
 /// How far a write must have gone when [`Store::write`] returns.
