@@ -17,9 +17,9 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// The X-Ray daemon protocol's header line, before the document in every datagram.
 pub const DAEMON_HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 /// The longest segment name X-Ray accepts, in characters.
-const MAX_SEGMENT_NAME: usize = 200;
+pub const MAX_SEGMENT_NAME: usize = 200;
 /// The longest subsegment name X-Ray accepts, in characters.
-const MAX_SUBSEGMENT_NAME: usize = 250;
+pub const MAX_SUBSEGMENT_NAME: usize = 250;
 /// The longest annotation key X-Ray accepts, in characters.
 const MAX_ANNOTATION_KEY: usize = 500;
 /// The longest string annotation value X-Ray accepts, in characters.

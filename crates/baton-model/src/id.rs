@@ -88,6 +88,12 @@ impl TraceId {
         Ok(TraceId(bytes))
     }
 
+    /// Parses either form: X-Ray's `1-…-…` or the 32-hex-digit W3C id
+    /// (what an OpenTelemetry user holds).
+    pub fn parse_any(text: &str) -> Result<Self, IdError> {
+        if text.len() == 32 { Self::from_w3c(text) } else { text.parse() }
+    }
+
     /// The 32-hex-digit W3C form.
     pub fn to_w3c(self) -> String {
         W3c(self).to_string()
@@ -200,6 +206,9 @@ mod tests {
         assert_eq!(id.to_w3c(), "6744c0000123456789abcdef01234567");
         assert_eq!(TraceId::from_w3c("6744c0000123456789abcdef01234567").unwrap(), id);
         assert_eq!(id.epoch(), 0x6744c000);
+        assert_eq!(TraceId::parse_any("6744c0000123456789abcdef01234567").unwrap(), id);
+        assert_eq!(TraceId::parse_any("1-6744c000-0123456789abcdef01234567").unwrap(), id);
+        assert!(TraceId::parse_any("6744c0000123456789abcdef0123456z").is_err());
     }
 
     #[test]

@@ -32,8 +32,8 @@ pub mod time;
 pub use assemble::{AssembledSegment, AssembledTrace, assemble};
 pub use document::{
     AnnotationValue, Call, CallNamespace, DAEMON_HEADER, Document, DocumentKind, Entity, Exception, Facts, HttpFacts,
-    MAX_DOCUMENT_BYTES, Namespace, SegmentInfo, ValidationError, ValidationErrorKind, annotation_key_is_valid,
-    annotation_problem,
+    MAX_DOCUMENT_BYTES, MAX_SEGMENT_NAME, MAX_SUBSEGMENT_NAME, Namespace, SegmentInfo, ValidationError,
+    ValidationErrorKind, annotation_key_is_valid, annotation_problem,
 };
 pub use header::{HeaderError, Sampled, TraceHeader};
 pub use id::{IdError, SegmentId, TraceId};

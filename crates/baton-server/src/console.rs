@@ -149,9 +149,13 @@ fn page(result: Result<String, String>) -> Response {
     }
 }
 
-/// `/traces/{id}`: one trace, its timeline and its segments.
+/// `/traces/{id}`: one trace, its timeline and its segments. A W3C trace
+/// id leads to the page of its X-Ray form.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn trace(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    if let Ok(trace_id) = TraceId::from_w3c(id.trim()) {
+        return Redirect::to(&format!("/traces/{trace_id}")).into_response();
+    }
     let store = Arc::clone(&state.store);
     let rendered = tokio::task::spawn_blocking(move || {
         let Ok(trace_id) = id.trim().parse::<TraceId>() else {

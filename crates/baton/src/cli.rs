@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use baton_model::TraceId;
 use clap::{Parser, Subcommand};
 
 /// Baton: a self-hosted, X-Ray compatible tracing system.
@@ -144,8 +145,10 @@ pub(crate) struct TracesArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct TraceArgs {
-    /// The trace id, e.g. 1-6744a1b2-0123456789abcdef01234567.
-    pub(crate) id: String,
+    /// The trace id, e.g. 1-6744a1b2-0123456789abcdef01234567, or its W3C
+    /// form, 6744a1b20123456789abcdef01234567.
+    #[arg(value_parser = |text: &str| TraceId::parse_any(text.trim()))]
+    pub(crate) id: TraceId,
     /// The server's HTTP address.
     #[arg(long, default_value = "http://127.0.0.1:2000")]
     pub(crate) endpoint: String,

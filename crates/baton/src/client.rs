@@ -129,7 +129,7 @@ fn flag_code(summary: &Value) -> String {
 }
 
 pub(crate) fn show_trace(args: &TraceArgs) -> anyhow::Result<ExitCode> {
-    let answer = call(&args.endpoint, "/Traces", &json!({ "TraceIds": [args.id] }))?;
+    let answer = call(&args.endpoint, "/Traces", &json!({ "TraceIds": [args.id.to_string()] }))?;
     let Some(trace) = answer["Traces"].as_array().and_then(|traces| traces.first()) else {
         bail!("trace {} not found", args.id);
     };
