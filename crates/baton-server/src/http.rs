@@ -28,7 +28,7 @@ use crate::metrics::{
     ApiRequestServed, BytesReceived, DocumentRejectedError, DocumentsAccepted, DocumentsDroppedError,
     DocumentsReceived, Metrics, Protocol, RejectReason,
 };
-use crate::xray;
+use crate::{sampling, xray};
 
 /// The largest request body taken, in bytes.
 const MAX_BODY_BYTES: usize = 8 << 20;
@@ -56,6 +56,8 @@ pub(crate) struct AppState {
     /// Held by every group change, so that checking a group and then
     /// writing it is one atomic step.
     pub(crate) group_changes: Arc<Mutex<()>>,
+    /// Sampling rule changes, targets and statistics.
+    pub(crate) sampling: Arc<sampling::Sampling>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -72,6 +74,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/UpdateGroup", post(update_group))
         .route("/DeleteGroup", post(delete_group))
         .route("/FunctionLogs", post(put_function_logs))
+        .merge(sampling::routes())
         .route("/metrics", get(metrics))
         .route("/", get(console::map))
         .route("/traces", get(console::traces))
@@ -86,13 +89,13 @@ pub(crate) fn router(state: AppState) -> Router {
 /// An error as botocore parses it: status, `x-amzn-ErrorType`, `{"message"}`.
 #[derive(Debug)]
 pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
 }
 
 impl ApiError {
-    fn invalid(message: impl Into<String>) -> ApiError {
+    pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, code: "InvalidRequestException", message: message.into() }
     }
 }
@@ -141,7 +144,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-struct ApiJson<T>(T);
+pub(crate) struct ApiJson<T>(pub(crate) T);
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
@@ -163,18 +166,18 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
-fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
     serde_json::from_slice(body)
         .map_err(|error| ApiError::invalid(format!("request body does not fit the operation: {error}")))
 }
 
-fn served<T>(metrics: &Metrics, result: Result<T, ApiError>) -> Result<T, ApiError> {
+pub(crate) fn served<T>(metrics: &Metrics, result: Result<T, ApiError>) -> Result<T, ApiError> {
     ApiRequestServed { failed: result.is_err() }.emit(metrics);
     result
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {

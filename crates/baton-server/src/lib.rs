@@ -25,6 +25,7 @@ mod error;
 mod graph;
 mod http;
 mod metrics;
+mod sampling;
 mod udp;
 mod xray;
 
@@ -76,6 +77,7 @@ impl Server {
                         writer,
                         metrics: Arc::new(Metrics::default()),
                         group_changes: Arc::default(),
+                        sampling: Arc::new(sampling::Sampling::new()),
                     };
                     return Ok(Server { udp, tcp, local_addr, state });
                 }
