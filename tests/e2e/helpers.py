@@ -31,6 +31,8 @@ BATON_BIN = Path(os.environ.get("BATON_BIN")
 VENV_BIN = Path(sys.executable).parent
 UDP_HEADER = b'{"format":"json","version":1}'
 READY_TIMEOUT = 30.0
+# `baton serve` prints one `listening <kind> <address> (…)` line per listener.
+LISTENER_KINDS = ("udp", "http", "otlp-http", "otlp-grpc")
 
 
 # === ids, times, documents ===
@@ -172,7 +174,8 @@ def free_port() -> int:
 
 class BatonServer:
     """`baton serve` on a loopback port, with its stdout read by a thread and
-    its stderr in a log file inside the test's tmp dir."""
+    its stderr in a log file inside the test's tmp dir. The OTLP receivers
+    listen on ports the system picks; their ready lines name them."""
 
     def __init__(self, data_dir: Path, log_dir: Path, port: int | None = None, extra_args=()):
         self.data_dir = Path(data_dir)
@@ -185,6 +188,7 @@ class BatonServer:
         self._xray = None
         self.returncode: int | None = None
         self.stderr_path: Path | None = None
+        self.addresses: dict[str, str] = {}
 
     # --- addresses and clients ---
     @property
@@ -198,6 +202,16 @@ class BatonServer:
     @property
     def daemon_address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def otlp_http_endpoint(self) -> str:
+        """The OTLP/HTTP receiver's base URL (the traces URL is this + /v1/traces)."""
+        return "http://" + self.addresses["otlp-http"]
+
+    @property
+    def otlp_grpc_address(self) -> str:
+        """The OTLP/gRPC receiver's host:port."""
+        return self.addresses["otlp-grpc"]
 
     @property
     def xray(self):
@@ -216,7 +230,8 @@ class BatonServer:
         n = len(list(self.log_dir.glob("baton-*.stderr.log")))
         self.stderr_path = self.log_dir / f"baton-{n}.stderr.log"
         cmd = [str(BATON_BIN), "serve", "--data-dir", str(self.data_dir),
-               "--listen", f"127.0.0.1:{self.port}", *self.extra_args]
+               "--listen", f"127.0.0.1:{self.port}", "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0",
+               *self.extra_args]
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
         self.stdout_lines = []
@@ -228,11 +243,12 @@ class BatonServer:
         threading.Thread(target=self._read_stdout, args=(self.proc, self._lines), daemon=True).start()
         deadline = time.monotonic() + READY_TIMEOUT
         listening = []
-        while len(listening) < 2:
+        while len(listening) < len(LISTENER_KINDS):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
-                raise AssertionError(f"baton did not print 2 'listening ' lines within {READY_TIMEOUT}s; "
+                raise AssertionError(f"baton did not print {len(LISTENER_KINDS)} 'listening ' lines within "
+                                     f"{READY_TIMEOUT}s; "
                                      f"stdout={self.stdout_lines!r}; stderr tail:\n{self.stderr_tail()}")
             try:
                 line = self._lines.get(timeout=min(remaining, 0.2))
@@ -246,6 +262,8 @@ class BatonServer:
             if line.startswith("listening "):
                 listening.append(line)
         self.listening_lines = listening
+        self.addresses = {line.split()[1]: line.split()[2] for line in listening}
+        assert set(self.addresses) == set(LISTENER_KINDS), listening
         return self
 
     @staticmethod

@@ -7,10 +7,15 @@ from helpers import datagram, new_trace_id, segment_doc
 
 
 def test_startup_lines(baton):
+    # The OTLP receivers were asked for port 0: their lines name the ports picked.
+    otlp_http, otlp_grpc = baton.addresses["otlp-http"], baton.addresses["otlp-grpc"]
     assert baton.listening_lines == [
         f"listening udp 127.0.0.1:{baton.port} (X-Ray daemon protocol)",
         f"listening http 127.0.0.1:{baton.port} (X-Ray API, /metrics)",
+        f"listening otlp-http {otlp_http} (OTLP/HTTP, POST /v1/traces)",
+        f"listening otlp-grpc {otlp_grpc} (OTLP/gRPC, TraceService/Export)",
     ]
+    assert all(addr.startswith("127.0.0.1:") and not addr.endswith(":0") for addr in (otlp_http, otlp_grpc))
     m = baton.metrics()
     for name in ("baton_documents_received_total", "baton_documents_accepted_total"):
         for protocol in ("udp", "http"):

@@ -6,7 +6,7 @@ pub enum Error {
     /// A listener could not bind its address.
     #[error("cannot listen on {protocol} {addr}: {source}")]
     Bind {
-        /// `udp` or `tcp`.
+        /// `udp`, `tcp`, `otlp/http (tcp)` or `otlp/grpc (tcp)`.
         protocol: &'static str,
         /// The address.
         addr: SocketAddr,

@@ -31,7 +31,7 @@ use crate::metrics::{
 use crate::{sampling, xray};
 
 /// The largest request body taken, in bytes.
-const MAX_BODY_BYTES: usize = 8 << 20;
+pub(crate) const MAX_BODY_BYTES: usize = 8 << 20;
 /// The most trace ids one `BatchGetTraces` takes.
 const MAX_BATCH_TRACE_IDS: usize = 100;
 /// Trace summaries per `GetTraceSummaries` page.

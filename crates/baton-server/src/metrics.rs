@@ -17,15 +17,18 @@ pub(crate) enum Protocol {
     Udp,
     /// `PutTraceSegments` over HTTP.
     Http,
+    /// Segment documents translated from OTLP spans (HTTP or gRPC).
+    Otlp,
 }
 
 impl Protocol {
-    const ALL: [Protocol; 2] = [Protocol::Udp, Protocol::Http];
+    const ALL: [Protocol; 3] = [Protocol::Udp, Protocol::Http, Protocol::Otlp];
 
     fn label(self) -> &'static str {
         match self {
             Protocol::Udp => "udp",
             Protocol::Http => "http",
+            Protocol::Otlp => "otlp",
         }
     }
 
@@ -91,17 +94,98 @@ impl RejectReason {
 }
 
 const REASONS: usize = DatagramProblem::ALL.len() + ValidationErrorKind::ALL.len();
+const PROTOCOLS: usize = Protocol::ALL.len();
+
+/// The two OTLP transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OtlpTransport {
+    /// OTLP/HTTP, `POST /v1/traces`.
+    Http,
+    /// OTLP/gRPC, `TraceService/Export`.
+    Grpc,
+}
+
+impl OtlpTransport {
+    const ALL: [OtlpTransport; 2] = [OtlpTransport::Http, OtlpTransport::Grpc];
+
+    fn label(self) -> &'static str {
+        match self {
+            OtlpTransport::Http => "http",
+            OtlpTransport::Grpc => "grpc",
+        }
+    }
+}
+
+/// How an OTLP export request was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExportOutcome {
+    /// Every span was stored.
+    Success,
+    /// Some spans were rejected, the others stored.
+    PartialSuccess,
+    /// The request was refused as unreadable, too large or unsupported.
+    Refused,
+    /// The store could not take the spans now; the client may retry.
+    Unavailable,
+    /// Writing failed.
+    Failed,
+}
+
+impl ExportOutcome {
+    const ALL: [ExportOutcome; 5] = [
+        ExportOutcome::Success,
+        ExportOutcome::PartialSuccess,
+        ExportOutcome::Refused,
+        ExportOutcome::Unavailable,
+        ExportOutcome::Failed,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ExportOutcome::Success => "success",
+            ExportOutcome::PartialSuccess => "partial_success",
+            ExportOutcome::Refused => "refused",
+            ExportOutcome::Unavailable => "unavailable",
+            ExportOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// Why OTLP spans were rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpanRejectReason {
+    /// The span could not be translated (ids, times).
+    InvalidSpan,
+    /// The document the span was translated into failed validation.
+    InvalidDocument,
+}
+
+impl SpanRejectReason {
+    const ALL: [SpanRejectReason; 2] = [SpanRejectReason::InvalidSpan, SpanRejectReason::InvalidDocument];
+
+    fn code(self) -> &'static str {
+        match self {
+            SpanRejectReason::InvalidSpan => "InvalidSpan",
+            SpanRejectReason::InvalidDocument => "InvalidDocument",
+        }
+    }
+}
 
 /// The collector's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    received: [AtomicU64; 2],
-    bytes: [AtomicU64; 2],
-    accepted: [AtomicU64; 2],
-    rejected: [[AtomicU64; REASONS]; 2],
-    dropped: [AtomicU64; 2],
+    received: [AtomicU64; PROTOCOLS],
+    bytes: [AtomicU64; PROTOCOLS],
+    accepted: [AtomicU64; PROTOCOLS],
+    rejected: [[AtomicU64; REASONS]; PROTOCOLS],
+    dropped: [AtomicU64; PROTOCOLS],
     api_requests: AtomicU64,
     api_errors: AtomicU64,
+    otlp_requests: [[AtomicU64; ExportOutcome::ALL.len()]; OtlpTransport::ALL.len()],
+    spans_received: AtomicU64,
+    spans_accepted: AtomicU64,
+    spans_rejected: [AtomicU64; SpanRejectReason::ALL.len()],
+    spans_dropped: AtomicU64,
 }
 
 /// One datagram or request body arrived.
@@ -209,6 +293,83 @@ impl ApiRequestServed {
     }
 }
 
+/// OTLP spans were read from an export request.
+pub(crate) struct SpansReceived {
+    /// How many.
+    pub(crate) count: u64,
+}
+
+impl SpansReceived {
+    /// Counts them.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        metrics.spans_received.fetch_add(self.count, Ordering::Relaxed);
+    }
+}
+
+/// OTLP spans were stored durably.
+pub(crate) struct SpansAccepted {
+    /// How many.
+    pub(crate) count: u64,
+}
+
+impl SpansAccepted {
+    /// Counts them.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        metrics.spans_accepted.fetch_add(self.count, Ordering::Relaxed);
+    }
+}
+
+/// OTLP spans were rejected; the client is told so by a partial success.
+pub(crate) struct SpansRejectedError<'a> {
+    /// The class of problem.
+    pub(crate) reason: SpanRejectReason,
+    /// How many spans.
+    pub(crate) count: u64,
+    /// The precise message.
+    pub(crate) message: &'a str,
+}
+
+impl SpansRejectedError<'_> {
+    /// Logs the rejection and counts the spans under its reason.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        // debug, as for documents: the counter shows a flood.
+        tracing::debug!(error = self.message, reason = self.reason.code(), spans = self.count, "otlp spans rejected");
+        metrics.spans_rejected[self.reason as usize].fetch_add(self.count, Ordering::Relaxed);
+    }
+}
+
+/// OTLP spans were not stored because the store could not take them (queue
+/// full, shutting down, write failed); the request failed as a whole.
+pub(crate) struct SpansDroppedError<'a> {
+    /// How many.
+    pub(crate) count: u64,
+    /// Why.
+    pub(crate) message: &'a str,
+}
+
+impl SpansDroppedError<'_> {
+    /// Logs and counts the drop.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        tracing::debug!(error = self.message, spans = self.count, "otlp spans not stored");
+        metrics.spans_dropped.fetch_add(self.count, Ordering::Relaxed);
+    }
+}
+
+/// An OTLP export request was answered.
+pub(crate) struct ExportServed {
+    /// Over which transport.
+    pub(crate) transport: OtlpTransport,
+    /// How.
+    pub(crate) outcome: ExportOutcome,
+}
+
+impl ExportServed {
+    /// Counts the request under its transport and outcome.
+    pub(crate) fn emit(self, metrics: &Metrics) {
+        metrics.otlp_requests[self.transport as usize][self.outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
     /// How many documents of `protocol` were rejected for `reason`.
     pub(crate) fn rejected(&self, protocol: Protocol, reason: RejectReason) -> u64 {
@@ -222,7 +383,7 @@ impl Metrics {
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        let per_protocol = |out: &mut String, name: &str, counters: &[AtomicU64; 2]| {
+        let per_protocol = |out: &mut String, name: &str, counters: &[AtomicU64; PROTOCOLS]| {
             for protocol in Protocol::ALL {
                 let _ =
                     writeln!(out, "{name}{{protocol=\"{}\"}} {}", protocol.label(), load(&counters[protocol.index()]));
@@ -237,7 +398,7 @@ impl Metrics {
         family(&mut out, "baton_documents_rejected_total", "counter", "Malformed documents or datagrams, by reason.");
         for protocol in Protocol::ALL {
             for reason in RejectReason::all() {
-                if protocol == Protocol::Http && matches!(reason, RejectReason::Datagram(_)) {
+                if protocol != Protocol::Udp && matches!(reason, RejectReason::Datagram(_)) {
                     continue;
                 }
                 let _ = writeln!(
@@ -267,6 +428,43 @@ impl Metrics {
         let _ = writeln!(out, "baton_api_requests_total {}", load(&self.api_requests));
         family(&mut out, "baton_api_errors_total", "counter", "X-Ray API requests answered with an error.");
         let _ = writeln!(out, "baton_api_errors_total {}", load(&self.api_errors));
+        family(
+            &mut out,
+            "baton_otlp_requests_total",
+            "counter",
+            "OTLP export requests answered, by transport and outcome.",
+        );
+        for transport in OtlpTransport::ALL {
+            for outcome in ExportOutcome::ALL {
+                let _ = writeln!(
+                    out,
+                    "baton_otlp_requests_total{{transport=\"{}\",outcome=\"{}\"}} {}",
+                    transport.label(),
+                    outcome.label(),
+                    load(&self.otlp_requests[transport as usize][outcome as usize])
+                );
+            }
+        }
+        family(&mut out, "baton_otlp_spans_received_total", "counter", "OTLP spans in decoded export requests.");
+        let _ = writeln!(out, "baton_otlp_spans_received_total {}", load(&self.spans_received));
+        family(&mut out, "baton_otlp_spans_accepted_total", "counter", "OTLP spans stored durably.");
+        let _ = writeln!(out, "baton_otlp_spans_accepted_total {}", load(&self.spans_accepted));
+        family(&mut out, "baton_otlp_spans_rejected_total", "counter", "OTLP spans rejected, by reason.");
+        for reason in SpanRejectReason::ALL {
+            let _ = writeln!(
+                out,
+                "baton_otlp_spans_rejected_total{{reason=\"{}\"}} {}",
+                reason.code(),
+                load(&self.spans_rejected[reason as usize])
+            );
+        }
+        family(
+            &mut out,
+            "baton_otlp_spans_dropped_total",
+            "counter",
+            "OTLP spans not stored because the store could not take them; their request failed.",
+        );
+        let _ = writeln!(out, "baton_otlp_spans_dropped_total {}", load(&self.spans_dropped));
         family(&mut out, "baton_store_documents_written_total", "counter", "Documents written durably by the store.");
         let _ = writeln!(out, "baton_store_documents_written_total {}", load(&writer.documents_written));
         family(
@@ -315,6 +513,7 @@ mod tests {
         assert!(text.contains("baton_documents_rejected_total{protocol=\"udp\",reason=\"InvalidTraceId\"} 1\n"));
         assert!(text.contains("baton_documents_rejected_total{protocol=\"udp\",reason=\"InvalidHeader\"} 0\n"));
         assert!(!text.contains("protocol=\"http\",reason=\"InvalidHeader\""));
+        assert!(!text.contains("protocol=\"otlp\",reason=\"InvalidHeader\""));
         assert!(text.contains("baton_documents_received_total{protocol=\"http\"} 3\n"));
         assert!(text.contains("baton_store_batch_seconds_bucket{le=\"+Inf\"} 0\n"));
     }

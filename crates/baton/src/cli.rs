@@ -100,6 +100,15 @@ pub(crate) struct ServeArgs {
     /// UDP (X-Ray daemon protocol) and HTTP (X-Ray API, /metrics) on this one address.
     #[arg(long, default_value = "127.0.0.1:2000")]
     listen: SocketAddr,
+    /// OTLP/HTTP receiver (POST /v1/traces, protobuf or JSON) on this address.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:4318")]
+    otlp_http: SocketAddr,
+    /// OTLP/gRPC receiver (TraceService/Export) on this address.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:4317")]
+    otlp_grpc: SocketAddr,
+    /// A span attribute to index as an annotation, e.g. order.id (repeatable).
+    #[arg(long = "otlp-annotation", value_name = "KEY")]
+    otlp_annotations: Vec<String>,
     /// How long traces are kept, e.g. 30d, 12h (whole days are removed at once).
     #[arg(long, default_value = "30d")]
     retention: String,
@@ -113,6 +122,7 @@ pub(crate) struct ServeArgs {
 pub(crate) struct ServeSettings {
     pub(crate) data_dir: PathBuf,
     pub(crate) listen: SocketAddr,
+    pub(crate) otlp: baton_server::OtlpConfig,
     pub(crate) retention: Duration,
     pub(crate) log: String,
 }
@@ -123,7 +133,15 @@ impl ServeArgs {
         if retention.is_zero() {
             bail!("--retention must be longer than zero");
         }
-        Ok(ServeSettings { data_dir: self.data_dir, listen: self.listen, retention, log: self.log })
+        if self.otlp_annotations.iter().any(|key| key.trim().is_empty()) {
+            bail!("--otlp-annotation needs a span attribute key");
+        }
+        let otlp = baton_server::OtlpConfig {
+            http: self.otlp_http,
+            grpc: self.otlp_grpc,
+            annotation_keys: self.otlp_annotations,
+        };
+        Ok(ServeSettings { data_dir: self.data_dir, listen: self.listen, otlp, retention, log: self.log })
     }
 }
 

@@ -25,7 +25,8 @@ pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let served = runtime.block_on(async {
-        let server = Server::bind(&Config { listen: settings.listen }, store, writer.clone()).await?;
+        let config = Config { listen: settings.listen, otlp: settings.otlp.clone() };
+        let server = Server::bind(&config, store, writer.clone()).await?;
         // Handlers first: a signal right after the ready lines must stop the
         // server cleanly, not kill it.
         let shutdown = shutdown_signal()?;
@@ -33,6 +34,8 @@ pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
         announce(&[
             format!("listening udp {addr} (X-Ray daemon protocol)"),
             format!("listening http {addr} (X-Ray API, /metrics)"),
+            format!("listening otlp-http {} (OTLP/HTTP, POST /v1/traces)", server.otlp_http_addr()),
+            format!("listening otlp-grpc {} (OTLP/gRPC, TraceService/Export)", server.otlp_grpc_addr()),
         ]);
         tracing::info!(%addr, data_dir = %settings.data_dir.display(), "baton serving");
         server.run(shutdown).await?;
