@@ -1,5 +1,6 @@
-"""Fixtures: the real `baton serve` binary on a free loopback port (TCP and UDP)
-in a pytest tmp dir, stopped with SIGTERM at teardown (which must exit 0)."""
+"""Fixtures: the real `baton serve` binary on a free loopback port (TCP and UDP),
+its OTLP receivers on ports the system picks, in a pytest tmp dir, stopped with
+SIGTERM at teardown (which must exit 0)."""
 from __future__ import annotations
 
 import os
@@ -16,13 +17,14 @@ from helpers import BatonServer, Downstream  # noqa: E402
 @pytest.fixture
 def baton_factory(tmp_path_factory):
     """Starts servers on demand: `baton_factory()` for a fresh data dir,
-    `baton_factory(data_dir=old.data_dir)` to restart on existing data.
+    `baton_factory(data_dir=old.data_dir)` to restart on existing data,
+    `baton_factory(extra_args=[...])` with more `baton serve` options.
     Every server still running at teardown gets SIGTERM and must exit 0."""
     started: list[BatonServer] = []
 
-    def make(data_dir=None, port=None, start=True) -> BatonServer:
+    def make(data_dir=None, port=None, start=True, extra_args=()) -> BatonServer:
         base = tmp_path_factory.mktemp("baton")
-        server = BatonServer(data_dir or base / "data", base / "logs", port=port)
+        server = BatonServer(data_dir or base / "data", base / "logs", port=port, extra_args=extra_args)
         started.append(server)
         return server.start() if start else server
 
