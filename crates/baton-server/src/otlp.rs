@@ -48,6 +48,9 @@ const EXPORT_METHOD: &str = "/opentelemetry.proto.collector.trace.v1.TraceServic
 const GRPC_PREFIX_BYTES: usize = 5;
 /// How many rejections a partial success names; the rest are counted.
 const NAMED_REJECTIONS: usize = 3;
+/// The longest reason a partial success names, in bytes: a reason may quote
+/// the span's input (an id of any length), which must not grow the answer.
+const MAX_REASON_BYTES: usize = 300;
 
 /// The gRPC status codes (`google.rpc.Code`) these receivers answer with.
 mod code {
@@ -144,9 +147,13 @@ struct Exported {
 }
 
 impl Exported {
-    fn reject(&mut self, spans: u64, reason: String) {
+    fn reject(&mut self, spans: u64, mut reason: String) {
         self.rejected_spans += spans;
         if self.reasons.len() < NAMED_REJECTIONS {
+            if reason.len() > MAX_REASON_BYTES {
+                reason.truncate(reason.floor_char_boundary(MAX_REASON_BYTES));
+                reason.push('…');
+            }
             self.reasons.push(reason);
         } else {
             self.unnamed += 1;
@@ -809,6 +816,10 @@ mod tests {
         }
         assert_eq!(exported.rejected_spans, 10);
         assert_eq!(exported.message(), "span 0: bad; span 1: bad; span 2: bad; and 2 more");
+
+        let mut exported = Exported::default();
+        exported.reject(1, format!("span {}: bad", "é".repeat(1000)));
+        assert_eq!(exported.message(), format!("span {}…", "é".repeat((MAX_REASON_BYTES - 5) / 2)));
     }
 
     #[tokio::test]
