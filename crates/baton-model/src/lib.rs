@@ -1,5 +1,5 @@
 //! The data model shared by every part of Baton: trace and segment ids, the
-//! `X-Amzn-Trace-Id` header, X-Ray segment documents, the logs of
+//! `X-Amzn-Trace-Id` and W3C `traceparent` headers, X-Ray segment documents, the logs of
 //! function invocations, and what a sampling rule matches.
 //!
 //! A document arrives as JSON text. [`Document::parse`] checks it against the
@@ -35,6 +35,6 @@ pub use document::{
     MAX_DOCUMENT_BYTES, MAX_SEGMENT_NAME, MAX_SUBSEGMENT_NAME, Namespace, SegmentInfo, ValidationError,
     ValidationErrorKind, annotation_key_is_valid, annotation_problem,
 };
-pub use header::{HeaderError, Sampled, TraceHeader};
+pub use header::{HeaderError, Sampled, TraceHeader, TraceParent, TraceParentError};
 pub use id::{IdError, SegmentId, TraceId};
 pub use log::InvocationLog;

@@ -64,33 +64,36 @@ impl RulePatterns {
 /// Whether `text` matches `pattern`, case-insensitively, as the X-Ray SDKs
 /// match rules: `*` is any run of characters, `?` one character.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
+    // Most patterns are `*`; samplers match on every new trace, so no allocation either way.
+    if pattern == "*" {
+        return true;
+    }
+    // Byte offsets of the next pattern and text characters.
     let (mut p, mut t) = (0, 0);
     // The pattern after the last `*` seen and where its match in `text` ends: on a mismatch the
     // `*` takes one more character, so matching is at worst quadratic, never exponential.
     let mut last_star = None;
-    while t < text.len() {
-        match pattern.get(p) {
+    while let Some(actual) = text[t..].chars().next() {
+        match pattern[p..].chars().next() {
             Some('*') => {
                 p += 1;
                 last_star = Some((p, t));
             }
-            Some(&expected) if expected == '?' || same_letter(expected, text[t]) => {
-                p += 1;
-                t += 1;
+            Some(expected) if expected == '?' || same_letter(expected, actual) => {
+                p += expected.len_utf8();
+                t += actual.len_utf8();
             }
             _ => match last_star {
                 Some((after_star, star_end)) => {
                     p = after_star;
-                    t = star_end + 1;
+                    t = star_end + text[star_end..].chars().next().map_or(0, char::len_utf8);
                     last_star = Some((after_star, t));
                 }
                 None => return false,
             },
         }
     }
-    pattern[p..].iter().all(|&c| c == '*')
+    pattern[p..].chars().all(|c| c == '*')
 }
 
 fn same_letter(a: char, b: char) -> bool {
@@ -114,6 +117,9 @@ mod tests {
             ("/a*b*c", "/aXbYbZc"),
             ("/v?/*", "/v2/orders"),
             ("ÉTÉ", "été"),
+            ("?té", "été"),
+            ("*é", "ééé"),
+            ("é*?", "éé"),
             ("*a", "aaa"),
             ("AWS::EC2::*", "AWS::EC2::Instance"),
         ] {
@@ -128,6 +134,8 @@ mod tests {
             ("", "x"),
             ("/a*b*c", "/aXbYbZ"),
             ("*.example.com", "example.com"),
+            ("??", "é"),
+            ("*é", "éa"),
         ] {
             assert!(!glob(pattern, text), "{pattern} should not match {text}");
         }
