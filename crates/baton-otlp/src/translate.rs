@@ -10,7 +10,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use baton_model::{MAX_DOCUMENT_BYTES, MAX_SEGMENT_NAME, MAX_SUBSEGMENT_NAME, SegmentId, TraceId};
+use baton_model::{
+    AnnotationValue, MAX_DOCUMENT_BYTES, MAX_SEGMENT_NAME, MAX_SUBSEGMENT_NAME, SegmentId, TraceId, annotation_problem,
+};
 use serde_json::{Map, Value as Json, json};
 
 use crate::proto::{AnyValue, Event, KeyValue, Link, ResourceSpans, Span, SpanKind, Value, status_code};
@@ -221,15 +223,21 @@ impl Translator {
             {
                 continue;
             }
-            let value = match value {
-                Some(Value::String(text)) => Json::from(text.as_str()),
-                Some(Value::Bool(flag)) => Json::from(*flag),
-                Some(Value::Int(number)) => Json::from(*number),
-                Some(Value::Double(number)) if number.is_finite() => Json::from(*number),
+            let (checked, value) = match value {
+                Some(Value::String(text)) => (AnnotationValue::String(text.clone()), Json::from(text.as_str())),
+                Some(Value::Bool(flag)) => (AnnotationValue::Bool(*flag), Json::from(*flag)),
+                Some(Value::Int(number)) => (AnnotationValue::Number(*number as f64), Json::from(*number)),
+                Some(Value::Double(number)) => (AnnotationValue::Number(*number), Json::from(*number)),
                 _ => continue,
             };
+            // What X-Ray would refuse stays in metadata rather than fail
+            // the document.
+            let key = annotation_key(key);
+            if annotation_problem(&key, &checked).is_some() {
+                continue;
+            }
             attributes.used[index] = true;
-            annotations.insert(annotation_key(key), value);
+            annotations.insert(key, value);
         }
         annotations
     }
@@ -249,7 +257,8 @@ struct ResourceFacts<'a> {
 impl<'a> ResourceFacts<'a> {
     fn new(attributes: &'a [KeyValue]) -> ResourceFacts<'a> {
         let mut attributes = Attributes::new(attributes);
-        let service_name = attributes.take_str("service.name").unwrap_or("unknown_service");
+        let service_name =
+            attributes.take_str("service.name").filter(|name| !name.is_empty()).unwrap_or("unknown_service");
         let service_version = attributes.take_str("service.version");
         let platform = attributes.take_str("cloud.platform");
         let origin = match platform {
@@ -832,8 +841,14 @@ fn span_id(bytes: &[u8]) -> Option<SegmentId> {
     (bits != 0).then(|| SegmentId::from_u64(bits))
 }
 
+/// The bytes in hex; past 32 bytes (a reason quoting an id of any length)
+/// the rest is elided.
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    let mut text: String = bytes.iter().take(32).map(|byte| format!("{byte:02x}")).collect();
+    if bytes.len() > 32 {
+        text.push('…');
+    }
+    text
 }
 
 fn seconds(nanos: u64) -> Json {

@@ -292,3 +292,30 @@ fn deep_trees_stop_embedding_at_the_depth_bound() {
         translation.documents.iter().all(|document| baton_model::Document::parse(document.text.as_bytes()).is_ok())
     );
 }
+
+#[test]
+fn annotations_xray_would_refuse_stay_in_metadata_and_an_empty_service_name_is_unknown() {
+    let long = "x".repeat(1001);
+    let spans = json!([span(
+        "00000000000000a1",
+        "",
+        SERVER,
+        json!({"note": long, "": "empty key", "aws.xray.annotations": ["note", ""]})
+    )]);
+    let body = json!({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": ""}}]}, "scopeSpans": [{"spans": spans}]}]});
+    let translation = Translator::default().translate(&decode_json(body.to_string().as_bytes()).unwrap());
+    let text = &translation.documents[0].text;
+    assert!(baton_model::Document::parse(text.as_bytes()).is_ok(), "{text}");
+    let segment: Json = serde_json::from_str(text).unwrap();
+    assert_eq!(segment["name"], "unknown_service");
+    assert_eq!(segment.get("annotations"), None);
+    assert_eq!(segment["metadata"]["default"]["note"].as_str().map(str::len), Some(1001));
+}
+
+#[test]
+fn a_rejection_quotes_at_most_32_bytes_of_an_id() {
+    let mut bad = span("00000000000000a1", "", SERVER, json!({}));
+    bad["spanId"] = json!("ab".repeat(1000));
+    let translation = translate_with(&Translator::default(), json!({}), json!([bad]));
+    assert!(translation.rejected[0].reason.len() < 120, "{}", translation.rejected[0].reason);
+}
