@@ -175,7 +175,7 @@ def test_the_python_sdk_exports_what_xray_would_store(baton_factory, transport):
     assert any(frame["path"] == __file__ and frame.get("label") == "handle_order" for frame in exception["stack"]), \
         exception["stack"]
     call, _, _ = entities[span_id["GET"]]
-    assert (call["name"], call["namespace"], call["type"]) == ("inventory.internal", "remote", "subsegment")
+    assert (call["name"], call["namespace"]) == ("inventory.internal", "remote")
     assert call["http"] == {"request": {"method": "GET", "url": "http://inventory.internal:8080/stock/42"},
                             "response": {"status": 503}}
     assert call.get("fault") is True

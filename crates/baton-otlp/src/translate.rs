@@ -121,9 +121,13 @@ impl Translator {
 
         let mut fields = Map::new();
         fields.insert("id".into(), id.to_string().into());
-        fields.insert("trace_id".into(), trace.to_string().into());
-        if let Some(parent) = parent {
-            fields.insert("parent_id".into(), parent.to_string().into());
+        // A subsegment names its trace and parent only when standalone
+        // (`Forest` adds them); embedded, its place says both.
+        if is_segment {
+            fields.insert("trace_id".into(), trace.to_string().into());
+            if let Some(parent) = parent {
+                fields.insert("parent_id".into(), parent.to_string().into());
+            }
         }
         fields.insert("start_time".into(), seconds(span.start_time_unix_nano));
         fields.insert("end_time".into(), seconds(span.end_time_unix_nano));
@@ -149,7 +153,6 @@ impl Translator {
                 fields.insert("resource_arn".into(), arn.clone().into());
             }
         } else {
-            fields.insert("type".into(), "subsegment".into());
             let namespace = match kind {
                 _ if aws_call.is_some() => "aws",
                 SpanKind::Client | SpanKind::Producer => "remote",
@@ -874,6 +877,9 @@ struct Entity {
 struct Forest {
     /// Each entity's JSON text without its closing brace.
     bodies: Vec<String>,
+    /// For a subsegment, the members it adds when it is a standalone
+    /// document: `type`, `parent_id`, `trace_id`.
+    standalone: Vec<Option<String>>,
     children: Vec<Vec<usize>>,
     roots: Vec<usize>,
 }
@@ -892,6 +898,15 @@ impl Forest {
                 _ => roots.push(position),
             }
         }
+        let standalone = entities
+            .iter()
+            .map(|entity| match (entity.is_segment, entity.parent) {
+                (false, Some(parent)) => {
+                    Some(format!(r#","type":"subsegment","parent_id":"{parent}","trace_id":"{}""#, entity.trace))
+                }
+                _ => None,
+            })
+            .collect();
         let bodies = entities
             .into_iter()
             .map(|entity| {
@@ -900,7 +915,7 @@ impl Forest {
                 text
             })
             .collect();
-        Forest { bodies, children, roots }
+        Forest { bodies, standalone, children, roots }
     }
 
     /// Writes every entity once: the roots' trees as documents, a tree too
@@ -934,6 +949,7 @@ impl Forest {
                 self.unmark(root, &mut written);
                 written[root] = true;
                 let mut alone = self.bodies[root].clone();
+                alone.push_str(self.standalone[root].as_deref().unwrap_or_default());
                 alone.push('}');
                 translation.documents.push(Translated { text: alone, spans: 1 });
                 pending.extend(self.children[root].iter().rev());
@@ -954,6 +970,9 @@ impl Forest {
     ) -> u64 {
         written[position] = true;
         text.push_str(&self.bodies[position]);
+        if depth == 0 {
+            text.push_str(self.standalone[position].as_deref().unwrap_or_default());
+        }
         let mut spans = 1;
         let children: Vec<usize> = self.children[position].iter().copied().filter(|child| !written[*child]).collect();
         if depth + 1 >= MAX_EMBEDDED_DEPTH {

@@ -9,67 +9,15 @@
 //! `cargo bench -p baton --bench ingest`; `BATON_BENCH_TRACES` sets how many
 //! traces (4 documents each) are sent over UDP (default 250,000: 1M segments).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use baton_model::{DAEMON_HEADER as HEADER, Document};
+use common::{Server, kernel_udp_drops};
 
 const DOCUMENTS_PER_TRACE: usize = 4;
-
-struct Server {
-    child: Child,
-    endpoint: String,
-    udp: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting baton serve");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let ready: Vec<String> = lines.by_ref().take(2).map(|line| line.expect("utf-8")).collect();
-        let addr = ready[0].split_whitespace().nth(2).expect("an address").to_owned();
-        // Keep reading stdout so that the server never writes into a closed pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Server { child, endpoint: format!("http://{addr}"), udp: addr, _dir: dir }
-    }
-
-    fn metric(&self, agent: &ureq::Agent, name: &str) -> f64 {
-        let text = agent
-            .get(format!("{}/metrics", self.endpoint))
-            .call()
-            .expect("metrics")
-            .body_mut()
-            .read_to_string()
-            .expect("metrics body");
-        text.lines()
-            .filter(|line| line.starts_with(name))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    fn peak_rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find(|line| line.starts_with("VmHWM:"))
-            .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
-}
 
 /// Documents shaped like a Lambda invocation traced by Powertools: a
 /// segment with http, annotations and metadata, and three subsegments.
@@ -123,7 +71,7 @@ fn main() {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
 
     // 2. UDP into the store, paced at the target rate: no document may be lost.
-    let server = Server::start();
+    let server = Server::start(&[]);
     let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
     let target_rate = 100_000.0;
     let datagrams: Vec<Vec<u8>> = documents.iter().map(|document| format!("{HEADER}{document}").into_bytes()).collect();
@@ -139,7 +87,7 @@ fn main() {
         }
     }
     let sent_in = started.elapsed().as_secs_f64();
-    let written = wait_for_written(&server, &agent, datagrams.len() as f64);
+    let written = server.wait_for_written(&agent, datagrams.len() as f64);
     let udp_elapsed = started.elapsed().as_secs_f64();
     let udp_rate = written / udp_elapsed;
     let lost = datagrams.len() as f64 - written;
@@ -176,14 +124,14 @@ fn main() {
     server.stop();
 
     // 4. UDP unpaced: as fast as one sender thread goes; counts what is lost.
-    let server = Server::start();
+    let server = Server::start(&[]);
     let kernel_before = kernel_udp_drops();
     let started = Instant::now();
     for datagram in &datagrams {
         socket.send_to(datagram, &server.udp).expect("send");
     }
     let sent_in = started.elapsed().as_secs_f64();
-    let written = wait_for_written(&server, &agent, datagrams.len() as f64);
+    let written = server.wait_for_written(&agent, datagrams.len() as f64);
     let elapsed = started.elapsed().as_secs_f64();
     println!(
         "udp ingest, unpaced        : {:>10.0} docs/s  (offered {:.0}/s, {written} written, lost {}: {} in the kernel, {} by the store queue)",
@@ -197,7 +145,7 @@ fn main() {
     server.stop();
 
     // 5. HTTP PutTraceSegments: 4 clients, 100 documents per call.
-    let server = Server::start();
+    let server = Server::start(&[]);
     let http_documents = &documents[..documents.len().min(400_000)];
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -225,36 +173,4 @@ fn main() {
     println!(
         "server peak RSS            : {rss_after_udp:.0} MB (paced udp + reads), {rss_unpaced:.0} MB (unpaced udp), {rss_http:.0} MB (http)"
     );
-}
-
-/// Datagrams the kernel dropped because a socket's receive buffer was full
-/// (all sockets of the machine: run the bench alone).
-fn kernel_udp_drops() -> f64 {
-    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
-    let mut udp = snmp.lines().filter(|line| line.starts_with("Udp:"));
-    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return f64::NAN };
-    names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .find(|(name, _)| *name == "RcvbufErrors")
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-fn wait_for_written(server: &Server, agent: &ureq::Agent, expected: f64) -> f64 {
-    let mut last = -1.0;
-    let mut unchanged_since = Instant::now();
-    loop {
-        let written = server.metric(agent, "baton_store_documents_written_total");
-        if written >= expected {
-            return written;
-        }
-        if written != last {
-            last = written;
-            unchanged_since = Instant::now();
-        } else if unchanged_since.elapsed() > Duration::from_secs(2) {
-            return written;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
