@@ -63,11 +63,13 @@ impl RulePatterns {
 
 /// Whether `text` matches `pattern`, case-insensitively, as the X-Ray SDKs
 /// match rules: `*` is any run of characters, `?` one character.
+#[inline]
 pub fn glob(pattern: &str, text: &str) -> bool {
-    // Most patterns are `*`; samplers match on every new trace, so no allocation either way.
-    if pattern == "*" {
-        return true;
-    }
+    // Most patterns are `*`, and samplers match on every new trace: that case costs a comparison.
+    pattern == "*" || wildcards(pattern, text)
+}
+
+fn wildcards(pattern: &str, text: &str) -> bool {
     // Byte offsets of the next pattern and text characters.
     let (mut p, mut t) = (0, 0);
     // The pattern after the last `*` seen and where its match in `text` ends: on a mismatch the
@@ -97,6 +99,9 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 }
 
 fn same_letter(a: char, b: char) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(&b);
+    }
     a == b || a.to_lowercase().eq(b.to_lowercase())
 }
 
