@@ -1,13 +1,15 @@
 //! What one subsegment costs: `begin`, 2 annotations and `end`, with the
 //! tracer enabled (under an open segment, sent over UDP to a socket nobody
 //! reads), with it disabled, and the same span work with the OpenTelemetry
-//! SDK (its batch span processor, an exporter that discards); and what the
-//! tracer's initialisation and first use cost.
+//! SDK (its batch span processor, an exporter that discards); what a new
+//! trace's sampling decision costs, with local rules and (with the
+//! `centralized-sampling` feature) centralized ones; and what the tracer's
+//! initialisation and first use cost.
 //!
 //! The tracer is configured once per process, so this binary runs each
 //! measurement in a fresh copy of itself (`BATON_TRACER_BENCH_MODE`), then
 //! reads criterion's estimates and prints the ratios:
-//! `cargo bench -p baton-tracer --bench tracer`.
+//! `cargo bench -p baton-tracer --bench tracer [--features centralized-sampling]`.
 
 use std::env;
 use std::hint::black_box;
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use baton_tracer::{Config, Exporter, Sampler, Segment, Subsegment};
+use baton_tracer::{Config, Exporter, HttpRequest, Sampler, SamplingRequest, Segment, Subsegment};
 use criterion::Criterion;
 use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
@@ -29,6 +31,9 @@ const MODE: &str = "BATON_TRACER_BENCH_MODE";
 const GROUP: &str = "subsegment";
 /// The criterion group of a request's segment with 10 subsegments, sent as one document: `segment10/<mode>`.
 const GROUP10: &str = "segment10";
+/// The criterion group of a new trace for an HTTP request (the sampling decision, the segment begun and
+/// ended): `decision/<sampler>`.
+const DECISION: &str = "decision";
 /// Subsegments per segment in [`GROUP10`].
 const PER_SEGMENT: u32 = 10;
 /// How many fresh processes measure initialisation.
@@ -40,6 +45,8 @@ fn main() {
         Ok("disabled") => disabled(),
         Ok("otel") => otel(),
         Ok("init") => init_and_first_use(),
+        #[cfg(feature = "centralized-sampling")]
+        Ok("centralized") => centralized(),
         Ok(other) => panic!("unknown {MODE} {other:?}"),
         Err(_) => run_all(),
     }
@@ -55,6 +62,85 @@ fn config(enabled: bool, address: SocketAddr) -> Config {
         exporter: Exporter::Udp(address),
         sampler: Sampler::local_default(),
     }
+}
+
+/// The rules of [`centralized`]'s daemon: four that [`REQUEST`] does not match, tried before `Default`.
+#[cfg(feature = "centralized-sampling")]
+const RULES: &str = r#"{"SamplingRuleRecords": [
+    {"SamplingRule": {"RuleName": "health", "Priority": 1, "URLPath": "/health", "FixedRate": 0.0, "ReservoirSize": 0}},
+    {"SamplingRule": {"RuleName": "admin", "Priority": 2, "Host": "admin.*", "FixedRate": 1.0, "ReservoirSize": 1}},
+    {"SamplingRule": {"RuleName": "writes", "Priority": 3, "HTTPMethod": "POST", "FixedRate": 0.5, "ReservoirSize": 5}},
+    {"SamplingRule": {"RuleName": "carts", "Priority": 4, "ServiceName": "carts", "FixedRate": 0.1, "ReservoirSize": 1}},
+    {"SamplingRule": {"RuleName": "Default", "Priority": 10000, "FixedRate": 0.05, "ReservoirSize": 1}}
+]}"#;
+
+/// A daemon serving [`RULES`] (each completed with `*` patterns) and empty targets;
+/// the receiver hears when the rules were served.
+#[cfg(feature = "centralized-sampling")]
+fn rules_daemon() -> (SocketAddr, std::sync::mpsc::Receiver<()>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let mut rules: serde_json::Value = serde_json::from_str(RULES).unwrap();
+    for record in rules["SamplingRuleRecords"].as_array_mut().unwrap() {
+        let rule = record["SamplingRule"].as_object_mut().unwrap();
+        for field in ["ServiceName", "ServiceType", "Host", "HTTPMethod", "URLPath", "ResourceARN"] {
+            rule.entry(field).or_insert("*".into());
+        }
+        rule.insert("Version".into(), 1.into());
+    }
+    let rules = rules.to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let (served, served_receiver) = std::sync::mpsc::channel();
+    let rules: &'static str = rules.leak();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            // A connection each sampler keeps open: one thread each.
+            let (mut stream, served) = (stream.unwrap(), served.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    let (request_line, mut header, mut length) = (std::mem::take(&mut line), String::new(), 0);
+                    while reader.read_line(&mut header).unwrap_or(0) > 2 {
+                        if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = value.trim().parse().unwrap();
+                        }
+                        header.clear();
+                    }
+                    reader.read_exact(&mut vec![0; length]).unwrap();
+                    let body = if request_line.contains("/GetSamplingRules") {
+                        rules
+                    } else {
+                        r#"{"SamplingTargetDocuments": [], "LastRuleModification": 0}"#
+                    };
+                    let length = body.len();
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json";
+                    write!(stream, "{head}\r\nContent-Length: {length}\r\n\r\n{body}").unwrap();
+                    let _ = served.send(());
+                }
+            });
+        }
+    });
+    (address, served_receiver)
+}
+
+/// The decision with centralized rules, once they are fetched.
+#[cfg(feature = "centralized-sampling")]
+fn centralized() {
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (daemon, served) = rules_daemon();
+    let sampler = Sampler::centralized(daemon, Sampler::local_default());
+    baton_tracer::init(Config { sampler, ..config(true, sink.local_addr().unwrap()) }).unwrap();
+    // The first decision starts the poller, which fetches the rules at once.
+    decision_work();
+    served.recv_timeout(Duration::from_secs(5)).expect("the rules are fetched");
+    let alone = Sampler::centralized(daemon, Sampler::local_default());
+    alone.sample(&REQUEST);
+    served.recv_timeout(Duration::from_secs(5)).expect("the rules are fetched");
+    std::thread::sleep(Duration::from_millis(200));
+    measure(DECISION, "centralized", decision_work);
+    measure(DECISION, "centralized-alone", || _ = black_box(alone.sample(black_box(&REQUEST))));
 }
 
 /// The measured work, as a handler would write it.
@@ -79,6 +165,17 @@ fn segment_work() {
     segment.end();
 }
 
+/// What [`decision_work`]'s request shows a sampler.
+const REQUEST: SamplingRequest<'static> =
+    SamplingRequest { host: Some("api.example.com"), method: Some("GET"), path: Some("/orders/42") };
+
+/// A request with no upstream decision, so the sampler decides: most segments are not recorded.
+fn decision_work() {
+    let request = HttpRequest::new("GET", black_box("http://api.example.com/orders/42"));
+    let segment = Segment::builder("bench").http_request("api.example.com", request).begin();
+    segment.end();
+}
+
 /// An upstream decision, so every segment is recorded (the sampler's 5 % would skip most).
 const SAMPLED: &str = "Root=1-6744b000-aaaaaaaaaaaaaaaaaaaaaaaa;Sampled=1";
 
@@ -91,6 +188,9 @@ fn enabled() {
     segment.in_scope(|| measure(GROUP, "enabled", subsegment_work));
     segment.end();
     measure(GROUP10, "enabled", segment_work);
+    measure(DECISION, "local", decision_work);
+    let local = Sampler::local_default();
+    measure(DECISION, "local-alone", || _ = black_box(local.sample(black_box(&REQUEST))));
     baton_tracer::flush();
     println!("baton enabled: {} documents dropped (send queue full)", baton_tracer::dropped_documents());
 }
@@ -154,7 +254,12 @@ fn run_all() {
     let args: Vec<String> = env::args().skip(1).collect();
     let exe = env::current_exe().unwrap();
     let home = criterion_home(&exe);
-    for mode in ["enabled", "disabled", "otel"] {
+    let modes: &[&str] = if cfg!(feature = "centralized-sampling") {
+        &["enabled", "disabled", "otel", "centralized"]
+    } else {
+        &["enabled", "disabled", "otel"]
+    };
+    for mode in modes {
         let status = Command::new(&exe).args(&args).env(MODE, mode).env("CRITERION_HOME", &home).status().unwrap();
         assert!(status.success(), "the {mode} benchmark failed: {status}");
     }
@@ -187,6 +292,13 @@ fn run_all() {
             println!("  enabled/otel = {:.2}x   (target <= 0.5x)", on / otel);
         }
     }
+    let decision = |mode: &str| estimate(&home.join(DECISION).join(mode).join("new/estimates.json"), started);
+    println!("\nnew trace for an HTTP request: sampling decision + segment begin and end");
+    println!("  local rules                {}", show(decision("local")));
+    println!("  centralized rules          {}", show(decision("centralized")));
+    println!("the decision alone (Sampler::sample)");
+    println!("  local rules                {}", show(decision("local-alone")));
+    println!("  centralized rules          {}", show(decision("centralized-alone")));
     let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
     println!(
         "init + first subsegment: median {:.0} µs, min {:.0} µs, max {:.0} µs over {INIT_RUNS} processes (target < 1 ms)",

@@ -4,7 +4,7 @@
 //! `S3`…), with the `aws` block (`operation`, `region`, `request_id`,
 //! `retries`, and `table_name` or `queue_url` when the request names one),
 //! the `http.response`, and the service's error as a remote cause. Every
-//! attempt carries the trace header (`X-Amzn-Trace-Id`).
+//! attempt carries the trace headers (`X-Amzn-Trace-Id` and W3C `traceparent`).
 //!
 //! ```no_run
 //! use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
@@ -36,7 +36,7 @@ use serde::Deserialize;
 
 use crate::entity::{Namespace, Subsegment};
 
-/// Records each AWS SDK operation as an `aws` subsegment and propagates the trace header.
+/// Records each AWS SDK operation as an `aws` subsegment and propagates the trace headers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingInterceptor;
 
@@ -120,7 +120,7 @@ impl Intercept for TracingInterceptor {
         Ok(())
     }
 
-    // After signing, on every attempt: SigV4 does not sign this header. It
+    // After signing, on every attempt: SigV4 does not sign these headers. The X-Ray one
     // replaces the one the SDK copies from `_X_AMZN_TRACE_ID` in Lambda,
     // whose parent is the invocation rather than this subsegment.
     fn modify_before_transmit(
@@ -129,9 +129,11 @@ impl Intercept for TracingInterceptor {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(header) = cfg.load::<Call>().and_then(|call| call.0.trace_header()) else { return Ok(()) };
-        if let Err(error) = context.request_mut().headers_mut().try_insert("x-amzn-trace-id", header.to_string()) {
-            tracing::debug!(%error, "baton-tracer: cannot set X-Amzn-Trace-Id on the AWS request");
+        let Some(Call(subsegment)) = cfg.load::<Call>() else { return Ok(()) };
+        for (name, value) in subsegment.outgoing_headers() {
+            if let Err(error) = context.request_mut().headers_mut().try_insert(name, value) {
+                tracing::debug!(%error, name, "baton-tracer: cannot set a trace header on the AWS request");
+            }
         }
         Ok(())
     }

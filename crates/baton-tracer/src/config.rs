@@ -116,7 +116,9 @@ impl Config {
     /// `POWERTOOLS_TRACER_CAPTURE_RESPONSE`, `POWERTOOLS_TRACER_CAPTURE_ERROR` (default true),
     /// `AWS_XRAY_DAEMON_ADDRESS`, `BATON_TRACER_SAMPLING_RULES` (a local rules file) and, with the
     /// `otlp` feature, `OTEL_TRACES_EXPORTER=otlp` with `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`. Outside Lambda, tracing is on only when a destination is set.
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`. Outside Lambda, tracing is on only when a destination is set;
+    /// with the `centralized-sampling` feature, a daemon address outside Lambda also brings
+    /// `Sampler::centralized` on its TCP address, in front of the local rules.
     pub fn from_env() -> Result<Config, TracerError> {
         Config::from_vars(|name| std::env::var(name).ok())
     }
@@ -131,14 +133,10 @@ impl Config {
             }
         };
         let in_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some();
-        let daemon = var("AWS_XRAY_DAEMON_ADDRESS");
-        let udp = match &daemon {
-            Some(text) => DaemonAddress::parse(text)?.udp,
-            None => DaemonAddress::default().udp,
-        };
+        let daemon = var("AWS_XRAY_DAEMON_ADDRESS").map(|text| DaemonAddress::parse(&text)).transpose()?;
         let otlp = otlp_exporter(&var);
         let destination_set = daemon.is_some() || otlp.is_some();
-        let exporter = otlp.unwrap_or(Exporter::Udp(udp));
+        let exporter = otlp.unwrap_or(Exporter::Udp(daemon.unwrap_or_default().udp));
         let sampler = match var("BATON_TRACER_SAMPLING_RULES") {
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
@@ -146,6 +144,12 @@ impl Config {
                 Sampler::from_json(&text)?
             }
             None => Sampler::local_default(),
+        };
+        // In Lambda the platform decides, and a function's segments all have its decision.
+        #[cfg(feature = "centralized-sampling")]
+        let sampler = match daemon {
+            Some(address) if !in_lambda => Sampler::centralized(address.tcp, sampler),
+            _ => sampler,
         };
         Ok(Config {
             service_name: var("POWERTOOLS_SERVICE_NAME")
@@ -237,6 +241,18 @@ mod tests {
         assert!(config(&[("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:2000")]).unwrap().enabled);
         let disabled = [("AWS_LAMBDA_FUNCTION_NAME", "orders"), ("POWERTOOLS_TRACE_DISABLED", "true")];
         assert!(!config(&disabled).unwrap().enabled);
+    }
+
+    #[cfg(feature = "centralized-sampling")]
+    #[test]
+    fn a_daemon_address_outside_lambda_brings_centralized_sampling_on_its_tcp_address() {
+        let split = "tcp:127.0.0.1:2001 udp:127.0.0.1:2002";
+        let service = config(&[("AWS_XRAY_DAEMON_ADDRESS", split)]).unwrap();
+        assert_eq!(service.sampler.centralized_address(), Some(SocketAddr::from(([127, 0, 0, 1], 2001))));
+        assert_eq!(service.exporter, Exporter::Udp(SocketAddr::from(([127, 0, 0, 1], 2002))));
+        let function = config(&[("AWS_XRAY_DAEMON_ADDRESS", split), ("AWS_LAMBDA_FUNCTION_NAME", "orders")]).unwrap();
+        assert_eq!(function.sampler.centralized_address(), None, "in Lambda the platform decides");
+        assert_eq!(config(&[]).unwrap().sampler.centralized_address(), None);
     }
 
     #[test]

@@ -7,14 +7,13 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use baton_model::{Sampled, SegmentId, TraceHeader, TraceId};
+use baton_model::{Sampled, SegmentId, TraceHeader, TraceId, TraceParent};
 use serde::Serialize;
 use smallvec::SmallVec;
 
 use crate::config::tracer;
 use crate::context::{self, Instrumented};
 use crate::error::TracerError;
-use crate::sampling::SamplingRequest;
 
 /// An annotation value: indexed by X-Ray and searchable with filter expressions.
 /// A borrowed string is copied only when it is recorded.
@@ -279,6 +278,8 @@ pub(crate) struct More {
     pub(crate) sql: Option<Sql>,
     pub(crate) user: Option<String>,
     pub(crate) origin: Option<String>,
+    /// The centralized sampling rule that chose to record this segment's trace.
+    pub(crate) sampling_rule: Option<Arc<str>>,
     pub(crate) exceptions: Vec<Exception>,
     /// The id of a child's exception this node failed with, written as a bare `cause` string.
     pub(crate) cause_id: Option<String>,
@@ -295,6 +296,7 @@ pub(crate) static NO_MORE: More = More {
     sql: None,
     user: None,
     origin: None,
+    sampling_rule: None,
     exceptions: Vec::new(),
     cause_id: None,
     child_exception: None,
@@ -430,6 +432,29 @@ impl Subsegment {
             Inner::Unsampled(trace) => Some(trace.header(SegmentId::from_u64(0), Sampled::No)),
             Inner::Recording(node) => Some(node.trace.header(node.id, Sampled::Yes)),
         }
+    }
+
+    /// The W3C `traceparent` to send with a call made inside this subsegment,
+    /// beside [`trace_header`](Self::trace_header): the parent is this
+    /// subsegment, or, for a trace not sampled, a random id (W3C forbids a
+    /// zero one) with the sampled flag off.
+    pub fn traceparent(&self) -> Option<TraceParent> {
+        match &self.0 {
+            Inner::Off => None,
+            Inner::Unsampled(trace) => {
+                Some(TraceParent { trace_id: trace.id, parent_id: new_segment_id(), sampled: false })
+            }
+            Inner::Recording(node) => Some(TraceParent { trace_id: node.trace.id, parent_id: node.id, sampled: true }),
+        }
+    }
+
+    /// The headers to send with a call made inside this subsegment, so that
+    /// the callee continues the trace: `x-amzn-trace-id`
+    /// ([`trace_header`](Self::trace_header)) and `traceparent`
+    /// ([`traceparent`](Self::traceparent)); none when tracing is off.
+    pub fn outgoing_headers(&self) -> impl Iterator<Item = (&'static str, String)> {
+        let amzn = self.trace_header().map(|header| ("x-amzn-trace-id", header.to_string()));
+        amzn.into_iter().chain(self.traceparent().map(|parent| ("traceparent", parent.to_string())))
     }
 
     fn state(&self) -> Option<MutexGuard<'_, State>> {
@@ -713,7 +738,7 @@ impl Deref for Segment {
 impl Segment {
     /// Starts describing a segment named `name` (usually the service name).
     pub fn builder(name: impl Into<Cow<'static, str>>) -> SegmentBuilder {
-        SegmentBuilder { name: name.into(), header: None, request: None, host: None }
+        SegmentBuilder { name: name.into(), header: None, request: None, host: None, origin: None }
     }
 }
 
@@ -723,6 +748,7 @@ pub struct SegmentBuilder {
     header: Option<TraceHeader>,
     request: Option<HttpRequest>,
     host: Option<String>,
+    origin: Option<String>,
 }
 
 impl SegmentBuilder {
@@ -730,6 +756,38 @@ impl SegmentBuilder {
     /// parent, and the caller's sampling decision when it made one.
     pub fn header(mut self, header: TraceHeader) -> SegmentBuilder {
         self.header = Some(header);
+        self
+    }
+
+    /// Continues the caller's trace from the values of its request's
+    /// `X-Amzn-Trace-Id` and W3C `traceparent` headers: the first when it
+    /// names a trace, else the second. A value that does not parse is
+    /// ignored; with neither, the segment starts a new trace.
+    pub fn incoming_headers(self, x_amzn_trace_id: Option<&str>, traceparent: Option<&str>) -> SegmentBuilder {
+        let amzn = x_amzn_trace_id.and_then(|text| {
+            text.parse::<TraceHeader>()
+                .map_err(|error| tracing::debug!(%error, "baton-tracer: X-Amzn-Trace-Id ignored"))
+                .ok()
+        });
+        let w3c = || {
+            let text = traceparent?;
+            let parent = text.parse::<TraceParent>();
+            parent.map_err(|error| tracing::debug!(%error, "baton-tracer: traceparent ignored")).ok()
+        };
+        let header = match amzn {
+            Some(header) if header.root.is_some() => Some(header),
+            amzn => w3c().map(TraceParent::to_trace_header).or(amzn),
+        };
+        match header {
+            Some(header) => self.header(header),
+            None => self,
+        }
+    }
+
+    /// The kind of resource that runs the service, e.g. `AWS::EC2::Instance`:
+    /// recorded as the segment's `origin`, and the service type sampling rules match.
+    pub fn origin(mut self, origin: &str) -> SegmentBuilder {
+        self.origin = Some(origin.into());
         self
     }
 
@@ -749,9 +807,9 @@ impl SegmentBuilder {
         let header = self.header.as_ref();
         let trace_id = header.and_then(|header| header.root).unwrap_or_else(new_trace_id);
         let trace = TraceContext::from_header(trace_id, header);
-        let sampled = match header.and_then(|header| header.sampled) {
-            Some(Sampled::Yes) => true,
-            Some(Sampled::No) => false,
+        let (sampled, rule) = match header.and_then(|header| header.sampled) {
+            Some(Sampled::Yes) => (true, None),
+            Some(Sampled::No) => (false, None),
             Some(Sampled::Requested) | None => {
                 let path = self.request.as_ref().map(|request| {
                     let url = request.url.as_str();
@@ -760,11 +818,14 @@ impl SegmentBuilder {
                         rest.find('/').map_or("/", |slash| &rest[slash..])
                     })
                 });
-                tracer.config.sampler.sample(&SamplingRequest {
+                let decision = tracer.config.sampler.decide(&baton_model::sampling::SamplingRequest {
+                    service_name: Some(&self.name),
+                    service_type: self.origin.as_deref(),
                     host: self.host.as_deref(),
-                    method: self.request.as_ref().map(|request| request.method.as_str()),
-                    path,
-                })
+                    http_method: self.request.as_ref().map(|request| request.method.as_str()),
+                    url_path: path,
+                });
+                (decision.sampled, decision.rule)
             }
         };
         if !sampled {
@@ -774,6 +835,14 @@ impl SegmentBuilder {
         let segment = Subsegment::recording(trace, parent, true, self.name);
         if let Some(request) = self.request {
             segment.set_http_request(request);
+        }
+        if let Some(origin) = &self.origin {
+            segment.set_origin(origin);
+        }
+        if let Some(rule) = rule
+            && let Some(mut state) = segment.state()
+        {
+            state.more().sampling_rule = Some(rule);
         }
         Segment(segment)
     }

@@ -59,7 +59,7 @@ pub mod __private {
     pub use crate::capture::*;
 }
 
-pub use baton_model::{SegmentId, TraceHeader, TraceId};
+pub use baton_model::{SegmentId, TraceHeader, TraceId, TraceParent};
 pub use baton_tracer_macros::capture_method;
 pub use config::{Config, DaemonAddress, Exporter, config, init};
 pub use context::{FutureExt, Instrumented, current_subsegment};

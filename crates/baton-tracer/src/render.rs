@@ -192,9 +192,14 @@ fn aws(out: &mut String, node: &Node, more: &More) {
     if node.segment {
         let _ = write!(
             out,
-            "\"xray\":{{\"sdk\":\"baton-tracer for Rust\",\"sdk_version\":\"{}\"}}",
+            "\"xray\":{{\"sdk\":\"baton-tracer for Rust\",\"sdk_version\":\"{}\"",
             env!("CARGO_PKG_VERSION")
         );
+        if let Some(rule) = &more.sampling_rule {
+            out.push_str(",\"sampling_rule_name\":");
+            string(out, rule);
+        }
+        out.push('}');
         separator = ",";
     }
     for (field, json) in &more.aws {

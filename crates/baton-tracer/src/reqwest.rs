@@ -1,7 +1,8 @@
 //! A [`reqwest_middleware`] middleware: every request made through the
 //! client becomes a `remote` subsegment of the caller's current subsegment,
-//! named after the host, with its `http` block, and carries the trace header
-//! (`X-Amzn-Trace-Id`) so the service it calls continues the trace.
+//! named after the host, with its `http` block, and carries the trace headers
+//! (`X-Amzn-Trace-Id` and W3C `traceparent`) so the service it calls,
+//! X-Ray-instrumented or OpenTelemetry-instrumented, continues the trace.
 //!
 //! ```no_run
 //! use baton_tracer::reqwest::TracingMiddleware;
@@ -21,7 +22,7 @@ use reqwest_middleware::{Middleware, Next, Result};
 
 use crate::entity::{HttpRequest, Namespace, Subsegment};
 
-/// Records each request as a `remote` subsegment and propagates the trace header.
+/// Records each request as a `remote` subsegment and propagates the trace headers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingMiddleware;
 
@@ -48,10 +49,10 @@ impl Middleware for TracingMiddleware {
         subsegment.set_namespace(Namespace::Remote);
         subsegment.set_http_request(HttpRequest::new(request.method().as_str(), url.as_str()));
         // Also for an unsampled trace: the callee then gets `Sampled=0` and records nothing either.
-        if let Some(header) = subsegment.trace_header()
-            && let Ok(value) = HeaderValue::try_from(header.to_string())
-        {
-            request.headers_mut().insert("x-amzn-trace-id", value);
+        for (name, value) in subsegment.outgoing_headers() {
+            if let Ok(value) = HeaderValue::try_from(value) {
+                request.headers_mut().insert(name, value);
+            }
         }
         let result = next.run(request, extensions).await;
         match &result {

@@ -1,6 +1,13 @@
-//! X-Ray local sampling rules: which new traces are recorded.
+//! Which new traces are recorded: X-Ray's local sampling rules and, with
+//! the `centralized-sampling` feature, the rules the daemon address serves
+//! (`centralized.rs`), which the local ones stand in for until they arrive.
 
-use std::sync::{Mutex, PoisonError};
+#[cfg(feature = "centralized-sampling")]
+mod centralized;
+
+#[cfg(feature = "centralized-sampling")]
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use baton_model::sampling::{self, RulePatterns};
@@ -19,13 +26,35 @@ pub struct SamplingRequest<'a> {
     pub path: Option<&'a str>,
 }
 
+impl<'a> SamplingRequest<'a> {
+    fn to_model(self) -> sampling::SamplingRequest<'a> {
+        sampling::SamplingRequest {
+            host: self.host,
+            http_method: self.method,
+            url_path: self.path,
+            ..sampling::SamplingRequest::default()
+        }
+    }
+}
+
 /// X-Ray's local sampling rules: the first rule whose host, method and path
 /// patterns match the request decides, otherwise the default does; each
 /// samples `fixed_target` requests a second, then `rate` of the others.
+/// `Sampler::centralized` (feature `centralized-sampling`) puts centralized rules in front of them.
 #[derive(Debug)]
 pub struct Sampler {
     rules: Vec<Rule>,
     default: Target,
+    #[cfg(feature = "centralized-sampling")]
+    centralized: Option<centralized::Centralized>,
+}
+
+/// A sampling decision: whether to record, and which centralized rule decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub(crate) sampled: bool,
+    /// The centralized rule that decided to record (`aws.xray.sampling_rule_name`).
+    pub(crate) rule: Option<Arc<str>>,
 }
 
 /// A non-default rule: case-insensitive globs (`*`, `?`) on the request's host, method and path
@@ -54,7 +83,35 @@ struct Reservoir {
 impl Sampler {
     /// The X-Ray SDKs' default: the first request each second, then 5 % of the others.
     pub fn local_default() -> Sampler {
-        Sampler { rules: Vec::new(), default: Target::new(1, 0.05) }
+        Sampler::local(Vec::new(), Target::new(1, 0.05))
+    }
+
+    fn local(rules: Vec<Rule>, default: Target) -> Sampler {
+        Sampler {
+            rules,
+            default,
+            #[cfg(feature = "centralized-sampling")]
+            centralized: None,
+        }
+    }
+
+    /// The X-Ray SDKs' default sampler outside Lambda: the rules the daemon
+    /// (Baton, or the X-Ray daemon) serves on its TCP `address`, fetched
+    /// every 5 minutes by a background thread that starts at the first
+    /// decision, each rule's reservoir quota and rate renewed every 10 s in
+    /// exchange for its statistics; `fallback` decides while no rules are
+    /// known (the first decision, a daemon that cannot be reached, rules
+    /// older than an hour). A rule matches the segment's name, origin, and
+    /// HTTP host, method and path.
+    #[cfg(feature = "centralized-sampling")]
+    pub fn centralized(address: SocketAddr, fallback: Sampler) -> Sampler {
+        Sampler { centralized: Some(centralized::Centralized::new(address)), ..fallback }
+    }
+
+    /// Where centralized rules come from, if they do.
+    #[cfg(feature = "centralized-sampling")]
+    pub fn centralized_address(&self) -> Option<SocketAddr> {
+        self.centralized.as_ref().map(centralized::Centralized::address)
     }
 
     /// Rules from the X-Ray local sampling rules JSON (version 1 and 2 files).
@@ -79,25 +136,33 @@ impl Sampler {
         };
         let default = object(file.get("default").ok_or_else(|| invalid("default is required"))?, "default")?;
         only(default, "default", &["fixed_target", "rate"])?;
-        Ok(Sampler { rules, default: Target::parse(default, "default")? })
+        Ok(Sampler::local(rules, Target::parse(default, "default")?))
     }
 
-    /// Whether to record a trace for `request`.
+    /// Whether to record a trace for `request` (of no known service name or origin).
     pub fn sample(&self, request: &SamplingRequest<'_>) -> bool {
+        self.decide(&request.to_model()).sampled
+    }
+
+    /// Whether to record a new trace for `request`, and the centralized rule that decided.
+    pub(crate) fn decide(&self, request: &sampling::SamplingRequest<'_>) -> Decision {
         // A clock before 1970 only shares one reservoir second; sampling still works.
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since_epoch| since_epoch.as_secs());
-        self.sample_at(request, now)
+        #[cfg(feature = "centralized-sampling")]
+        if let Some(decision) = self.centralized.as_ref().and_then(|centralized| centralized.decide(request, now)) {
+            return decision;
+        }
+        Decision { sampled: self.sample_locally(request, now), rule: None }
     }
 
-    fn sample_at(&self, request: &SamplingRequest<'_>, now_second: u64) -> bool {
-        let request = sampling::SamplingRequest {
-            host: request.host,
-            http_method: request.method,
-            url_path: request.path,
-            ..sampling::SamplingRequest::default()
-        };
-        let rule = self.rules.iter().find(|rule| rule.patterns.matches(&request));
+    fn sample_locally(&self, request: &sampling::SamplingRequest<'_>, now_second: u64) -> bool {
+        let rule = self.rules.iter().find(|rule| rule.patterns.matches(request));
         rule.map_or(&self.default, |rule| &rule.target).sample(now_second)
+    }
+
+    #[cfg(test)]
+    fn sample_at(&self, request: &SamplingRequest<'_>, now_second: u64) -> bool {
+        self.sample_locally(&request.to_model(), now_second)
     }
 }
 

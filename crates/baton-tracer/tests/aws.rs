@@ -1,7 +1,7 @@
 //! `TracingInterceptor` on a real DynamoDB client talking to a local HTTP
 //! server that plays DynamoDB: each operation is one `aws` subsegment with
 //! its `aws` block, status and flags, however many attempts it took; every
-//! attempt carries the trace header naming that subsegment; a service error
+//! attempt carries the trace headers (X-Ray and W3C) naming that subsegment; a service error
 //! is a remote cause, a refused connection a fault. The documents are read
 //! from a UDP socket playing the daemon.
 
@@ -20,10 +20,13 @@ use baton_tracer::{Sampler, Segment};
 use serde_json::{Value, json};
 use support::{documents, trace_to_local_daemon};
 
+/// What the server saw of one request: its table, `X-Amzn-Trace-Id` and `traceparent`.
+type Received = (String, Option<String>, Option<String>);
+
 /// A server playing DynamoDB, answering by the request's `TableName`: `orders`
 /// has an item, `missing` does not exist, `flaky` fails once with a 500.
-/// It reports each request's table and `X-Amzn-Trace-Id`.
-fn serve() -> (SocketAddr, mpsc::Receiver<(String, Option<String>)>) {
+/// It reports each request's table and trace headers (`X-Amzn-Trace-Id`, `traceparent`).
+fn serve() -> (SocketAddr, mpsc::Receiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let (sender, received) = mpsc::channel();
@@ -32,7 +35,7 @@ fn serve() -> (SocketAddr, mpsc::Receiver<(String, Option<String>)>) {
         for stream in listener.incoming() {
             let mut stream = stream.unwrap();
             let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut trace_header, mut length) = (None, 0);
+            let (mut trace_header, mut traceparent, mut length) = (None, None, 0);
             loop {
                 let mut line = String::new();
                 reader.read_line(&mut line).unwrap();
@@ -42,6 +45,8 @@ fn serve() -> (SocketAddr, mpsc::Receiver<(String, Option<String>)>) {
                 let Some((name, value)) = line.split_once(':') else { continue };
                 if name.eq_ignore_ascii_case("x-amzn-trace-id") {
                     trace_header = Some(value.trim().to_owned());
+                } else if name.eq_ignore_ascii_case("traceparent") {
+                    traceparent = Some(value.trim().to_owned());
                 } else if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap();
                 }
@@ -67,7 +72,7 @@ fn serve() -> (SocketAddr, mpsc::Receiver<(String, Option<String>)>) {
                 ),
             };
             // Reported before answering, so the client has seen every report once it has its answer.
-            sender.send((table.clone(), trace_header)).unwrap();
+            sender.send((table.clone(), trace_header, traceparent)).unwrap();
             let body = body.to_string();
             write!(
                 stream,
@@ -95,7 +100,7 @@ fn dynamodb(endpoint: SocketAddr) -> aws_sdk_dynamodb::Client {
 }
 
 #[test]
-fn operations_are_aws_subsegments_and_carry_the_trace_header() {
+fn operations_are_aws_subsegments_and_carry_the_trace_headers() {
     let daemon = trace_to_local_daemon("client", Sampler::local_default());
     let (server, requests) = serve();
     let client = dynamodb(server);
@@ -116,8 +121,9 @@ fn operations_are_aws_subsegments_and_carry_the_trace_header() {
     segment.end();
     baton_tracer::flush();
 
-    let received: Vec<(String, Option<String>)> = requests.try_iter().collect();
-    let tables: Vec<&str> = received.iter().map(|(table, _)| table.as_str()).collect();
+    let received: Vec<Received> = requests.try_iter().collect();
+    let sent = |index: usize| (received[index].1.clone(), received[index].2.clone());
+    let tables: Vec<&str> = received.iter().map(|(table, _, _)| table.as_str()).collect();
     assert_eq!(tables, ["orders", "missing", "flaky", "flaky"]);
     let documents = documents(&daemon);
     assert_eq!(documents.len(), 1, "{documents:#?}");
@@ -131,8 +137,11 @@ fn operations_are_aws_subsegments_and_carry_the_trace_header() {
         assert_eq!(subsegment["aws"]["operation"], "GetItem");
         assert_eq!(subsegment["aws"]["region"], "us-east-1");
     }
-    let trace_header =
-        |subsegment: &Value| Some(format!("Root={trace_id};Parent={};Sampled=1", subsegment["id"].as_str().unwrap()));
+    let w3c_trace_id = trace_id.parse::<baton_tracer::TraceId>().unwrap().to_w3c();
+    let trace_headers = |subsegment: &Value| {
+        let id = subsegment["id"].as_str().unwrap();
+        (Some(format!("Root={trace_id};Parent={id};Sampled=1")), Some(format!("00-{w3c_trace_id}-{id}-01")))
+    };
 
     let found = &subsegments[0];
     assert_eq!(found["aws"]["table_name"], "orders");
@@ -141,7 +150,7 @@ fn operations_are_aws_subsegments_and_carry_the_trace_header() {
     assert_eq!(found["http"]["response"]["status"], 200);
     assert_eq!(found["http"]["response"]["content_length"], r#"{"Item":{"id":{"S":"42"}}}"#.len());
     assert!(["error", "fault", "throttle", "cause"].iter().all(|field| found.get(field).is_none()), "{found:#}");
-    assert_eq!(received[0].1, trace_header(found));
+    assert_eq!(sent(0), trace_headers(found));
 
     let missing = &subsegments[1];
     assert_eq!(missing["aws"]["table_name"], "missing");
@@ -153,15 +162,15 @@ fn operations_are_aws_subsegments_and_carry_the_trace_header() {
     assert_eq!(exceptions[0]["type"], "ResourceNotFoundException");
     assert_eq!(exceptions[0]["message"], "ResourceNotFoundException: Requested resource not found");
     assert_eq!(exceptions[0]["remote"], true);
-    assert_eq!(received[1].1, trace_header(missing));
+    assert_eq!(sent(1), trace_headers(missing));
 
     let flaky = &subsegments[2];
     assert_eq!(flaky["aws"]["table_name"], "flaky");
     assert_eq!(flaky["aws"]["retries"], 1);
     assert_eq!(flaky["http"]["response"]["status"], 200, "the last attempt's response");
     assert!(flaky.get("fault").is_none() && flaky.get("cause").is_none(), "{flaky:#}");
-    assert_eq!(received[2].1, trace_header(flaky), "the first attempt");
-    assert_eq!(received[3].1, trace_header(flaky), "the retry");
+    assert_eq!(sent(2), trace_headers(flaky), "the first attempt");
+    assert_eq!(sent(3), trace_headers(flaky), "the retry");
 
     let unreachable = &subsegments[3];
     assert_eq!(unreachable["aws"]["table_name"], "orders");

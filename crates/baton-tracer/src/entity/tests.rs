@@ -217,6 +217,49 @@ fn outgoing_headers_name_the_subsegment_and_carry_lineage() {
     );
     assert!(!unsampled.is_recording());
     assert!(Subsegment::off().trace_header().is_none());
+
+    let w3c_trace = "6744b000aaaaaaaaaaaaaaaaaaaaaaaa";
+    assert_eq!(subsegment.traceparent().unwrap().to_string(), format!("00-{w3c_trace}-{id}-01"));
+    // W3C has no zero parent id: an unsampled trace's is random, and the sampled flag is off.
+    let first = unsampled.traceparent().unwrap();
+    assert_eq!((first.trace_id, first.sampled), (TRACE.parse().unwrap(), false));
+    assert!(first.to_string().starts_with(&format!("00-{w3c_trace}-")) && first.to_string().ends_with("-00"));
+    assert_ne!(first.parent_id, unsampled.traceparent().unwrap().parent_id);
+    assert!(Subsegment::off().traceparent().is_none());
+    let names: Vec<&str> = subsegment.outgoing_headers().map(|(name, _)| name).collect();
+    assert_eq!(names, ["x-amzn-trace-id", "traceparent"]);
+    assert_eq!(Subsegment::off().outgoing_headers().count(), 0);
+}
+
+#[test]
+fn incoming_headers_prefer_x_amzn_trace_id_then_traceparent() {
+    let amzn = format!("Root={TRACE};Parent=1111111111111111;Sampled=0");
+    let w3c = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let incoming = |amzn: Option<&str>, w3c: Option<&str>| {
+        Segment::builder("api").incoming_headers(amzn, w3c).header.map(|header| header.to_string())
+    };
+    assert_eq!(incoming(Some(&amzn), Some(w3c)), Some(amzn.clone()));
+    let from_w3c = "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1";
+    assert_eq!(incoming(None, Some(w3c)).as_deref(), Some(from_w3c));
+    assert_eq!(incoming(Some("Root=nonsense"), Some(w3c)).as_deref(), Some(from_w3c));
+    // A header without a trace (a load balancer's `Self`, a `Sampled=?` request) gives way to a traceparent.
+    assert_eq!(incoming(Some("Sampled=?"), Some(w3c)).as_deref(), Some(from_w3c));
+    assert_eq!(incoming(Some("Sampled=?"), Some("00-zz")).as_deref(), Some("Sampled=?"));
+    assert_eq!(incoming(None, Some(&w3c.to_uppercase())), None);
+    assert_eq!(incoming(None, None), None);
+}
+
+#[test]
+fn a_segment_names_the_centralized_rule_that_sampled_it() {
+    let trace = TraceContext::from_header(TRACE.parse().unwrap(), None);
+    let segment = Subsegment::recording(trace, Parent::None, true, "orders");
+    segment.state().unwrap().more().sampling_rule = Some("orders-rule".into());
+    let [document] = finish(&segment).try_into().unwrap();
+    assert_eq!(document["aws"]["xray"]["sampling_rule_name"], "orders-rule");
+    assert_eq!(document["aws"]["xray"]["sdk"], "baton-tracer for Rust");
+    let plain = Subsegment::recording(TraceContext::from_header(TRACE.parse().unwrap(), None), Parent::None, true, "x");
+    let [document] = finish(&plain).try_into().unwrap();
+    assert!(document["aws"]["xray"].get("sampling_rule_name").is_none(), "{document:#}");
 }
 
 #[test]

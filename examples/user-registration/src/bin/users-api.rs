@@ -1,7 +1,8 @@
 //! The users API the registration functions call: `POST /users` stores a
 //! user under its id. Each request is a segment
-//! named `users-api`, continuing the caller's trace from `X-Amzn-Trace-Id`,
-//! so the service map shows the function calling it. Listens on
+//! named `users-api`, continuing the caller's trace from `X-Amzn-Trace-Id`
+//! (or, from an OpenTelemetry-instrumented caller, W3C `traceparent`), so
+//! the service map shows the function calling it. Listens on
 //! `USERS_API_ADDR` (default 127.0.0.1:4400); traces go to
 //! `AWS_XRAY_DAEMON_ADDRESS` when it is set.
 
@@ -24,15 +25,12 @@ async fn create_user(
     headers: HeaderMap,
     Json(user): Json<UserRecord>,
 ) -> (StatusCode, Json<Value>) {
-    let incoming =
-        headers.get("x-amzn-trace-id").and_then(|value| value.to_str().ok()).and_then(|text| text.parse().ok());
-    let host = headers.get("host").and_then(|value| value.to_str().ok()).unwrap_or("localhost");
-    let mut segment =
-        Segment::builder("users-api").http_request(host, HttpRequest::new("POST", &format!("http://{host}/users")));
-    if let Some(header) = incoming {
-        segment = segment.header(header);
-    }
-    let segment = segment.begin();
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let host = header("host").unwrap_or("localhost");
+    let segment = Segment::builder("users-api")
+        .incoming_headers(header("x-amzn-trace-id"), header("traceparent"))
+        .http_request(host, HttpRequest::new("POST", &format!("http://{host}/users")))
+        .begin();
     let id = user.user_id.clone();
     users.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), user);
     segment.set_http_response(StatusCode::CREATED.as_u16(), None);
