@@ -21,6 +21,7 @@
 //! The translation is a table in `docs/otlp.md`.
 
 mod json;
+mod object;
 pub mod proto;
 mod translate;
 

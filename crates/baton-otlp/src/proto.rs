@@ -258,6 +258,19 @@ pub enum SpanKind {
 }
 
 impl SpanKind {
+    /// The kind's name without its prefix, as `SPAN_KIND_SERVER` is written
+    /// in OTLP/JSON: `SERVER`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpanKind::Unspecified => "UNSPECIFIED",
+            SpanKind::Internal => "INTERNAL",
+            SpanKind::Server => "SERVER",
+            SpanKind::Client => "CLIENT",
+            SpanKind::Producer => "PRODUCER",
+            SpanKind::Consumer => "CONSUMER",
+        }
+    }
+
     /// The kind of a `Span.kind` number; unknown numbers are unspecified.
     pub fn from_number(number: i32) -> SpanKind {
         match number {

@@ -13,9 +13,12 @@ use std::collections::{HashMap, HashSet};
 use baton_model::{
     AnnotationValue, MAX_DOCUMENT_BYTES, MAX_SEGMENT_NAME, MAX_SUBSEGMENT_NAME, SegmentId, TraceId, annotation_problem,
 };
+use std::borrow::Cow;
+
 use serde_json::{Map, Value as Json, json};
 
-use crate::proto::{AnyValue, Event, KeyValue, Link, ResourceSpans, Span, SpanKind, Value, status_code};
+use crate::object::{Object, write};
+use crate::proto::{Event, KeyValue, Link, ResourceSpans, Span, SpanKind, Value, status_code};
 
 /// How deep subsegments are embedded; deeper ones become standalone
 /// documents (trace assembly stops at 64 levels).
@@ -82,15 +85,15 @@ impl Translator {
         let mut entities = Vec::new();
         for scope_spans in &resource_spans.scope_spans {
             let scope = scope_spans.scope.as_ref().filter(|scope| !scope.name.is_empty()).map(|scope| {
-                let mut fields = Map::new();
-                fields.insert("name".into(), scope.name.clone().into());
-                if !scope.version.is_empty() {
-                    fields.insert("version".into(), scope.version.clone().into());
-                }
-                Json::Object(fields)
+                let mut text = Vec::new();
+                let mut object = Object::open(&mut text);
+                object.value("name", &scope.name);
+                object.some("version", Some(&scope.version).filter(|version| !version.is_empty()));
+                object.close();
+                String::from_utf8(text).expect("serde_json writes UTF-8")
             });
             for span in &scope_spans.spans {
-                match self.entity(span, &resource, scope.as_ref()) {
+                match self.entity(span, &resource, scope.as_deref()) {
                     Ok(entity) => entities.push(entity),
                     Err(reason) => translation.rejected.push(Rejected { span_id: hex(&span.span_id), reason }),
                 }
@@ -100,7 +103,7 @@ impl Translator {
     }
 
     /// One span as a segment or subsegment, without its children.
-    fn entity(&self, span: &Span, resource: &ResourceFacts, scope: Option<&Json>) -> Result<Entity, String> {
+    fn entity(&self, span: &Span, resource: &ResourceFacts, scope: Option<&str>) -> Result<Entity, String> {
         let trace = trace_id(&span.trace_id)?;
         let id = span_id(&span.span_id)
             .ok_or_else(|| format!("span id must be 8 bytes, not all zero, got {:?}", hex(&span.span_id)))?;
@@ -119,93 +122,81 @@ impl Translator {
             || span.flags & PARENT_IS_REMOTE == PARENT_IS_REMOTE;
         let mut attributes = Attributes::new(&span.attributes);
 
-        let mut fields = Map::new();
-        fields.insert("id".into(), id.to_string().into());
+        let mut body = Vec::with_capacity(1024);
+        let mut document = Object::open(&mut body);
+        document.value("id", &id.to_string());
         // A subsegment names its trace and parent only when standalone
         // (`Forest` adds them); embedded, its place says both.
         if is_segment {
-            fields.insert("trace_id".into(), trace.to_string().into());
-            if let Some(parent) = parent {
-                fields.insert("parent_id".into(), parent.to_string().into());
-            }
+            document.value("trace_id", &trace.to_string());
+            document.some("parent_id", parent.map(|parent| parent.to_string()).as_ref());
         }
-        fields.insert("start_time".into(), seconds(span.start_time_unix_nano));
-        fields.insert("end_time".into(), seconds(span.end_time_unix_nano));
+        document.value("start_time", &seconds(span.start_time_unix_nano));
+        document.value("end_time", &seconds(span.end_time_unix_nano));
 
         let aws_call = if is_segment { None } else { aws_call(kind, &mut attributes) };
         let sql = (!is_segment && kind == SpanKind::Client).then(|| sql(&mut attributes)).flatten();
         let name = if is_segment {
-            truncate(resource.service_name, MAX_SEGMENT_NAME)
+            truncate(Cow::Borrowed(resource.service_name), MAX_SEGMENT_NAME)
         } else {
             let name = match (&aws_call, &sql) {
-                (Some((service, _)), _) => service.clone(),
-                (None, Some((name, _))) => name.clone(),
+                (Some(call), _) => Cow::Borrowed(call.service),
+                (None, Some(sql)) => Cow::Borrowed(sql.name.as_str()),
                 (None, None) => subsegment_name(kind, span, &attributes),
             };
-            truncate(&name, MAX_SUBSEGMENT_NAME)
+            truncate(name, MAX_SUBSEGMENT_NAME)
         };
-        fields.insert("name".into(), name.into());
+        document.value("name", name.as_ref());
         if is_segment {
-            if let Some(origin) = resource.origin {
-                fields.insert("origin".into(), origin.into());
-            }
-            if let Some(arn) = &resource.resource_arn {
-                fields.insert("resource_arn".into(), arn.clone().into());
-            }
+            document.some("origin", resource.origin);
+            document.some("resource_arn", resource.resource_arn.as_deref());
         } else {
             let namespace = match kind {
                 _ if aws_call.is_some() => "aws",
                 SpanKind::Client | SpanKind::Producer => "remote",
                 _ => "local",
             };
-            fields.insert("namespace".into(), namespace.into());
+            document.value("namespace", namespace);
         }
 
-        let http = http(kind, &mut attributes);
-        let status = http.as_ref().and_then(|http| http.pointer("/response/status")).and_then(Json::as_i64);
-        if let Some(http) = http {
-            fields.insert("http".into(), http);
-        }
-        match (aws_call, is_segment) {
-            (Some((_, aws)), _) if !aws.is_empty() => {
-                fields.insert("aws".into(), Json::Object(aws));
-            }
-            (None, true) if !resource.aws.is_empty() => {
-                fields.insert("aws".into(), Json::Object(resource.aws.clone()));
+        let http = Http::read(kind, &mut attributes);
+        http.write(&mut document);
+        match (&aws_call, is_segment) {
+            (Some(call), _) => strings(&mut document, "aws", &call.fields),
+            (None, true) => {
+                if let Some(aws) = &resource.aws {
+                    document.raw("aws", aws);
+                }
             }
             _ => {}
         }
-        if let Some((_, sql)) = sql {
-            fields.insert("sql".into(), Json::Object(sql));
+        if let Some(sql) = &sql {
+            strings(&mut document, "sql", &sql.fields);
         }
-        let flags = Flags::of(span.status.as_ref().map_or(status_code::UNSET, |status| status.code), status);
-        flags.write(&mut fields);
+        let flags = Flags::of(span.status.as_ref().map_or(status_code::UNSET, |status| status.code), http.status);
+        flags.write(&mut document);
         if let Some(cause) = cause(span, &mut attributes, flags) {
-            fields.insert("cause".into(), cause);
+            document.value("cause", &cause);
         }
         if is_segment {
-            if let Some(user) = attributes.take_str("enduser.id") {
-                fields.insert("user".into(), user.into());
-            }
+            document.some("user", attributes.take_str("enduser.id"));
             if let Some(version) = resource.service_version {
-                fields.insert("service".into(), json!({ "version": version }));
+                let mut service = document.object("service");
+                service.value("version", version);
+                service.close();
             }
         }
-        let annotations = self.annotations(&mut attributes);
-        if !annotations.is_empty() {
-            fields.insert("annotations".into(), Json::Object(annotations));
-        }
-        let metadata = metadata(span, kind, is_segment, &fields, attributes, resource, scope);
-        fields.insert("metadata".into(), Json::Object(metadata));
-
-        Ok(Entity { trace, id, parent, is_segment, fields })
+        self.annotations(&mut attributes, &mut document);
+        metadata(span, kind, is_segment, &name, &attributes, resource, scope, &mut document);
+        let body = String::from_utf8(body).expect("serde_json writes UTF-8");
+        Ok(Entity { trace, id, parent, is_segment, body })
     }
 
     /// The attributes named by the configured keys or by the span's
     /// `aws.xray.annotations` list, with a scalar value, as annotations (a
     /// key's characters other than letters, digits and `_` become `_`, as
     /// X-Ray requires).
-    fn annotations(&self, attributes: &mut Attributes<'_>) -> Map<String, Json> {
+    fn annotations(&self, attributes: &mut Attributes<'_>, document: &mut Object<'_>) {
         let listed: Vec<String> = match attributes.take("aws.xray.annotations") {
             Some(Value::Array(array)) => array
                 .values
@@ -218,7 +209,7 @@ impl Translator {
             Some(Value::String(key)) => vec![key.clone()],
             _ => Vec::new(),
         };
-        let mut annotations = Map::new();
+        let mut annotations = Vec::new();
         for index in 0..attributes.entries.len() {
             let (key, value) = attributes.entries[index];
             if attributes.used[index]
@@ -226,11 +217,11 @@ impl Translator {
             {
                 continue;
             }
-            let (checked, value) = match value {
-                Some(Value::String(text)) => (AnnotationValue::String(text.clone()), Json::from(text.as_str())),
-                Some(Value::Bool(flag)) => (AnnotationValue::Bool(*flag), Json::from(*flag)),
-                Some(Value::Int(number)) => (AnnotationValue::Number(*number as f64), Json::from(*number)),
-                Some(Value::Double(number)) => (AnnotationValue::Number(*number), Json::from(*number)),
+            let checked = match value {
+                Some(Value::String(text)) => AnnotationValue::String(text.clone()),
+                Some(Value::Bool(flag)) => AnnotationValue::Bool(*flag),
+                Some(Value::Int(number)) => AnnotationValue::Number(*number as f64),
+                Some(Value::Double(number)) => AnnotationValue::Number(*number),
                 _ => continue,
             };
             // What X-Ray would refuse stays in metadata rather than fail
@@ -240,9 +231,15 @@ impl Translator {
                 continue;
             }
             attributes.used[index] = true;
-            annotations.insert(key, value);
+            annotations.push((key, value));
         }
-        annotations
+        if !annotations.is_empty() {
+            let mut object = document.object("annotations");
+            for (key, value) in annotations {
+                write_value(object.member(&key), value);
+            }
+            object.close();
+        }
     }
 }
 
@@ -252,9 +249,11 @@ struct ResourceFacts<'a> {
     service_version: Option<&'a str>,
     origin: Option<&'static str>,
     resource_arn: Option<String>,
-    aws: Map<String, Json>,
-    /// The attributes not used above, kept as metadata of segments.
-    rest: Map<String, Json>,
+    /// The aws block of its segments, as JSON text.
+    aws: Option<String>,
+    /// The attributes not used above, kept as metadata of segments (JSON
+    /// text).
+    rest: Option<String>,
 }
 
 impl<'a> ResourceFacts<'a> {
@@ -306,7 +305,12 @@ impl<'a> ResourceFacts<'a> {
                     _ => None,
                 },
             );
-        let rest = attributes.rest();
+        let aws = (!aws.is_empty()).then(|| Json::Object(aws).to_string());
+        let rest = attributes.has_rest().then(|| {
+            let mut text = Vec::new();
+            attributes.write_rest(&mut text);
+            String::from_utf8(text).expect("serde_json writes UTF-8")
+        });
         ResourceFacts { service_name, service_version, origin, resource_arn, aws, rest }
     }
 }
@@ -419,119 +423,159 @@ impl<'a> Attributes<'a> {
         })
     }
 
-    /// The attributes nobody took, as JSON.
-    fn rest(&self) -> Map<String, Json> {
-        let unused = self.entries.iter().zip(&self.used).filter(|(_, used)| !**used);
-        unused.map(|((key, value), _)| ((*key).to_owned(), value.map_or(Json::Null, json_value))).collect()
+    /// Whether some attribute was not taken.
+    fn has_rest(&self) -> bool {
+        self.used.iter().any(|used| !used)
+    }
+
+    /// Writes the attributes nobody took as a JSON object.
+    fn write_rest(&self, out: &mut Vec<u8>) {
+        let mut object = Object::open(out);
+        for ((key, value), used) in self.entries.iter().zip(&self.used) {
+            if !used {
+                write_value(object.member(key), *value);
+            }
+        }
+        object.close();
     }
 }
 
 /// The http block: request method, URL, client and user agent; response
 /// status and length. Old and new semantic-convention names are both read.
-fn http(kind: SpanKind, attributes: &mut Attributes<'_>) -> Option<Json> {
-    let mut request = Map::new();
-    if let Some(method) = attributes.take_first_str(&["http.request.method", "http.method"]) {
-        request.insert("method".into(), method.into());
-    }
-    let url = attributes.take_first_str(&["url.full", "http.url"]).map(str::to_owned).or_else(|| {
-        // A server span has the parts; without the host, the path alone.
-        let path = attributes.str("url.path").or(attributes.str("http.target"))?;
-        let host = attributes.str("server.address").or(attributes.str("http.host")).or(attributes.str("net.host.name"));
-        let scheme = attributes.str("url.scheme").or(attributes.str("http.scheme")).unwrap_or("http");
-        let port = host.and(attributes.take_first_int(&["server.port", "net.host.port"]));
-        for key in
-            ["url.path", "http.target", "url.scheme", "http.scheme", "server.address", "http.host", "net.host.name"]
-        {
-            attributes.take(key);
-        }
-        Some(match (host, port) {
-            (None, _) => path.to_owned(),
-            (Some(host), Some(port)) if !matches!((scheme, port), ("http", 80) | ("https", 443)) => {
-                format!("{scheme}://{host}:{port}{path}")
+#[derive(Default)]
+struct Http<'a> {
+    method: Option<&'a str>,
+    url: Option<Cow<'a, str>>,
+    client_ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    status: Option<i64>,
+    content_length: Option<i64>,
+}
+
+impl<'a> Http<'a> {
+    fn read(kind: SpanKind, attributes: &mut Attributes<'a>) -> Http<'a> {
+        let method = attributes.take_first_str(&["http.request.method", "http.method"]);
+        let url = attributes.take_first_str(&["url.full", "http.url"]).map(Cow::Borrowed).or_else(|| {
+            // A server span has the parts; without the host, the path alone.
+            let path = attributes.str("url.path").or(attributes.str("http.target"))?;
+            let host =
+                attributes.str("server.address").or(attributes.str("http.host")).or(attributes.str("net.host.name"));
+            let scheme = attributes.str("url.scheme").or(attributes.str("http.scheme")).unwrap_or("http");
+            let port = host.and(attributes.take_first_int(&["server.port", "net.host.port"]));
+            for key in
+                ["url.path", "http.target", "url.scheme", "http.scheme", "server.address", "http.host", "net.host.name"]
+            {
+                attributes.take(key);
             }
-            (Some(host), _) => format!("{scheme}://{host}{path}"),
-        })
-    });
-    if let Some(url) = url {
-        request.insert("url".into(), url.into());
+            Some(match (host, port) {
+                (None, _) => Cow::Borrowed(path),
+                (Some(host), Some(port)) if !matches!((scheme, port), ("http", 80) | ("https", 443)) => {
+                    Cow::Owned(format!("{scheme}://{host}:{port}{path}"))
+                }
+                (Some(host), _) => Cow::Owned(format!("{scheme}://{host}{path}")),
+            })
+        });
+        let client_ip = match kind {
+            SpanKind::Server => attributes.take_first_str(&["client.address", "http.client_ip", "net.sock.peer.addr"]),
+            _ => None,
+        };
+        Http {
+            method,
+            url,
+            client_ip,
+            user_agent: attributes.take_first_str(&["user_agent.original", "http.user_agent"]),
+            status: attributes.take_first_int(&["http.response.status_code", "http.status_code"]),
+            content_length: attributes.take_first_int(&["http.response.body.size", "http.response_content_length"]),
+        }
     }
-    let client = match kind {
-        SpanKind::Server => attributes.take_first_str(&["client.address", "http.client_ip", "net.sock.peer.addr"]),
-        _ => None,
-    };
-    if let Some(client) = client {
-        request.insert("client_ip".into(), client.into());
+
+    fn write(&self, document: &mut Object<'_>) {
+        let request =
+            self.method.is_some() || self.url.is_some() || self.client_ip.is_some() || self.user_agent.is_some();
+        let response = self.status.is_some() || self.content_length.is_some();
+        if !request && !response {
+            return;
+        }
+        let mut http = document.object("http");
+        if request {
+            let mut block = http.object("request");
+            block.some("method", self.method);
+            block.some("url", self.url.as_deref());
+            block.some("client_ip", self.client_ip);
+            block.some("user_agent", self.user_agent);
+            block.close();
+        }
+        if response {
+            let mut block = http.object("response");
+            block.some("status", self.status.as_ref());
+            block.some("content_length", self.content_length.as_ref());
+            block.close();
+        }
+        http.close();
     }
-    if let Some(agent) = attributes.take_first_str(&["user_agent.original", "http.user_agent"]) {
-        request.insert("user_agent".into(), agent.into());
+}
+
+/// A block of string members (`aws`, `sql`), written only when not empty.
+fn strings(document: &mut Object<'_>, key: &str, fields: &[(&str, Cow<'_, str>)]) {
+    if fields.is_empty() {
+        return;
     }
-    let mut response = Map::new();
-    if let Some(status) = attributes.take_first_int(&["http.response.status_code", "http.status_code"]) {
-        response.insert("status".into(), status.into());
+    let mut block = document.object(key);
+    for (name, value) in fields {
+        block.value(name, value.as_ref());
     }
-    let length = attributes.take_first_int(&["http.response.body.size", "http.response_content_length"]);
-    if let Some(length) = length {
-        response.insert("content_length".into(), length.into());
-    }
-    if request.is_empty() && response.is_empty() {
-        return None;
-    }
-    let mut http = Map::new();
-    if !request.is_empty() {
-        http.insert("request".into(), Json::Object(request));
-    }
-    if !response.is_empty() {
-        http.insert("response".into(), Json::Object(response));
-    }
-    Some(Json::Object(http))
+    block.close();
 }
 
 /// A call to an AWS service: its name (`DynamoDB`) and the aws block
 /// (operation, region, request id, table, queue), for a CLIENT span of the
 /// AWS SDK instrumentations (`rpc.system = aws-api`) or a PRODUCER to SQS or
 /// SNS.
-fn aws_call(kind: SpanKind, attributes: &mut Attributes<'_>) -> Option<(String, Map<String, Json>)> {
+struct AwsCall<'a> {
+    service: &'a str,
+    fields: Vec<(&'static str, Cow<'a, str>)>,
+}
+
+fn aws_call<'a>(kind: SpanKind, attributes: &mut Attributes<'a>) -> Option<AwsCall<'a>> {
     let service = match kind {
         SpanKind::Client if attributes.str("rpc.system") == Some("aws-api") => {
             attributes.take("rpc.system");
-            attributes.take_str("rpc.service").unwrap_or("AWS").to_owned()
+            attributes.take_str("rpc.service").unwrap_or("AWS")
         }
         SpanKind::Client | SpanKind::Producer => match attributes.str("messaging.system") {
-            Some("aws_sqs") => "SQS".to_owned(),
-            Some("aws_sns") => "SNS".to_owned(),
+            Some("aws_sqs") => "SQS",
+            Some("aws_sns") => "SNS",
             _ => return None,
         },
         _ => return None,
     };
-    let mut aws = Map::new();
-    if let Some(operation) = attributes.take_str("rpc.method") {
-        aws.insert("operation".into(), operation.into());
-    }
-    if let Some(region) = attributes.take_first_str(&["aws.region", "cloud.region"]) {
-        aws.insert("region".into(), region.into());
-    }
-    if let Some(request_id) = attributes.take_first_str(&["aws.request_id", "aws.requestId"]) {
-        aws.insert("request_id".into(), request_id.into());
-    }
-    let table = match attributes.get("aws.dynamodb.table_names") {
-        Some(Value::Array(array)) if array.values.len() == 1 => match &array.values[0].value {
-            Some(Value::String(table)) => Some(table.as_str()),
-            _ => None,
+    let mut fields = Vec::new();
+    let mut put = |name, value: Option<&'a str>| fields.extend(value.map(|value| (name, Cow::Borrowed(value))));
+    put("operation", attributes.take_str("rpc.method"));
+    put("region", attributes.take_first_str(&["aws.region", "cloud.region"]));
+    put("request_id", attributes.take_first_str(&["aws.request_id", "aws.requestId"]));
+    put(
+        "table_name",
+        match attributes.get("aws.dynamodb.table_names") {
+            Some(Value::Array(array)) if array.values.len() == 1 => match &array.values[0].value {
+                Some(Value::String(table)) => Some(table.as_str()),
+                _ => None,
+            },
+            _ => attributes.str("aws.table_name"),
         },
-        _ => attributes.str("aws.table_name"),
-    };
-    if let Some(table) = table {
-        aws.insert("table_name".into(), table.into());
-    }
-    if let Some(queue) = attributes.take_first_str(&["aws.sqs.queue_url", "aws.queue_url", "messaging.url"]) {
-        aws.insert("queue_url".into(), queue.into());
-    }
-    Some((service, aws))
+    );
+    put("queue_url", attributes.take_first_str(&["aws.sqs.queue_url", "aws.queue_url", "messaging.url"]));
+    Some(AwsCall { service, fields })
 }
 
 /// A database call: its name (`database@host`, as the X-Ray SDKs name SQL
 /// subsegments) and the sql block.
-fn sql(attributes: &mut Attributes<'_>) -> Option<(String, Map<String, Json>)> {
+struct Sql<'a> {
+    name: String,
+    fields: Vec<(&'static str, Cow<'a, str>)>,
+}
+
+fn sql<'a>(attributes: &mut Attributes<'a>) -> Option<Sql<'a>> {
     let system = attributes.take_str("db.system").or(attributes.take_str("db.system.name"))?;
     let database = attributes.str("db.namespace").or(attributes.str("db.name"));
     let host = attributes.str("server.address").or(attributes.str("net.peer.name"));
@@ -540,44 +584,39 @@ fn sql(attributes: &mut Attributes<'_>) -> Option<(String, Map<String, Json>)> {
         (Some(database), None) => database.to_owned(),
         (None, _) => system.to_owned(),
     };
-    let mut sql = Map::new();
-    sql.insert("database_type".into(), system.into());
+    let mut fields = vec![("database_type", Cow::Borrowed(system))];
     if let Some(query) = attributes.take_first_str(&["db.query.text", "db.statement"]) {
-        sql.insert("sanitized_query".into(), query.into());
+        fields.push(("sanitized_query", Cow::Borrowed(query)));
     }
-    if let Some(url) = attributes.take_first_str(&["db.connection_string"]).map(str::to_owned).or_else(|| {
+    let url = attributes.take_str("db.connection_string").map(Cow::Borrowed).or_else(|| {
         host.map(|host| match database {
-            Some(database) => format!("{host}/{database}"),
-            None => host.to_owned(),
+            Some(database) => Cow::Owned(format!("{host}/{database}")),
+            None => Cow::Borrowed(host),
         })
-    }) {
-        sql.insert("url".into(), url.into());
-    }
-    if let Some(user) = attributes.take_str("db.user") {
-        sql.insert("user".into(), user.into());
-    }
-    Some((name, sql))
+    });
+    fields.extend(url.map(|url| ("url", url)));
+    fields.extend(attributes.take_str("db.user").map(|user| ("user", Cow::Borrowed(user))));
+    Some(Sql { name, fields })
 }
 
 /// A subsegment's name: the remote service a CLIENT or PRODUCER span calls
 /// (`peer.service`, the server's address, the URL's host), else the span's
 /// name.
-fn subsegment_name(kind: SpanKind, span: &Span, attributes: &Attributes<'_>) -> String {
+fn subsegment_name<'a>(kind: SpanKind, span: &'a Span, attributes: &Attributes<'a>) -> Cow<'a, str> {
     if matches!(kind, SpanKind::Client | SpanKind::Producer) {
         let remote = ["peer.service", "server.address", "net.peer.name", "http.host"]
             .iter()
             .find_map(|key| attributes.str(key))
-            .map(str::to_owned)
             .or_else(|| attributes.str("url.full").or(attributes.str("http.url")).and_then(url_host))
-            .or_else(|| attributes.str("messaging.system").map(str::to_owned));
+            .or_else(|| attributes.str("messaging.system"));
         if let Some(remote) = remote {
-            return remote;
+            return Cow::Borrowed(remote);
         }
     }
-    if span.name.is_empty() { "span".to_owned() } else { span.name.clone() }
+    Cow::Borrowed(if span.name.is_empty() { "span" } else { &span.name })
 }
 
-fn url_host(url: &str) -> Option<String> {
+fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
     let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
@@ -585,7 +624,7 @@ fn url_host(url: &str) -> Option<String> {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     };
-    (!host.is_empty()).then(|| host.to_owned())
+    (!host.is_empty()).then_some(host)
 }
 
 /// error, fault and throttle, as AWS's exporter sets them: an ERROR status
@@ -614,10 +653,10 @@ impl Flags {
         self.error || self.fault || self.throttle
     }
 
-    fn write(self, fields: &mut Map<String, Json>) {
+    fn write(self, document: &mut Object<'_>) {
         for (name, set) in [("error", self.error), ("fault", self.fault), ("throttle", self.throttle)] {
             if set {
-                fields.insert(name.into(), true.into());
+                document.value(name, &true);
             }
         }
     }
@@ -735,40 +774,42 @@ fn parse_stack(trace: &str) -> Vec<Json> {
 /// Metadata: the span's other attributes in `default`, and in `otel` what
 /// has no X-Ray field (the span's kind and name, its scope, links and other
 /// events, and on segments the resource's other attributes).
+#[allow(clippy::too_many_arguments)]
 fn metadata(
     span: &Span,
     kind: SpanKind,
     is_segment: bool,
-    fields: &Map<String, Json>,
-    attributes: Attributes<'_>,
+    name: &str,
+    attributes: &Attributes<'_>,
     resource: &ResourceFacts<'_>,
-    scope: Option<&Json>,
-) -> Map<String, Json> {
-    let mut otel = Map::new();
-    otel.insert("span.kind".into(), format!("{kind:?}").to_uppercase().into());
-    if fields.get("name").and_then(Json::as_str) != Some(span.name.as_str()) {
-        otel.insert("span.name".into(), span.name.clone().into());
+    scope: Option<&str>,
+    document: &mut Object<'_>,
+) {
+    let mut metadata = document.object("metadata");
+    if attributes.has_rest() {
+        attributes.write_rest(metadata.member("default"));
+    }
+    let mut otel = metadata.object("otel");
+    otel.value("span.kind", kind.name());
+    if name != span.name {
+        otel.value("span.name", &span.name);
     }
     if let Some(scope) = scope {
-        otel.insert("scope".into(), scope.clone());
+        otel.raw("scope", scope);
     }
     if !span.links.is_empty() {
-        otel.insert("links".into(), span.links.iter().map(link).collect());
+        let links: Vec<Json> = span.links.iter().map(link).collect();
+        otel.value("links", &links);
     }
     let events: Vec<Json> = span.events.iter().filter(|event| event.name != "exception").map(event).collect();
     if !events.is_empty() {
-        otel.insert("events".into(), events.into());
+        otel.value("events", &events);
     }
-    if is_segment && !resource.rest.is_empty() {
-        otel.insert("resource".into(), Json::Object(resource.rest.clone()));
+    if let (true, Some(rest)) = (is_segment, &resource.rest) {
+        otel.raw("resource", rest);
     }
-    let mut metadata = Map::new();
-    let rest = attributes.rest();
-    if !rest.is_empty() {
-        metadata.insert("default".into(), Json::Object(rest));
-    }
-    metadata.insert("otel".into(), Json::Object(otel));
-    metadata
+    otel.close();
+    metadata.close();
 }
 
 fn link(link: &Link) -> Json {
@@ -778,7 +819,7 @@ fn link(link: &Link) -> Json {
     }
     fields.insert("id".into(), hex(&link.span_id).into());
     if !link.attributes.is_empty() {
-        fields.insert("attributes".into(), Json::Object(Attributes::new(&link.attributes).rest()));
+        fields.insert("attributes".into(), attributes_json(&link.attributes));
     }
     Json::Object(fields)
 }
@@ -786,30 +827,42 @@ fn link(link: &Link) -> Json {
 fn event(event: &Event) -> Json {
     let mut fields = Map::new();
     fields.insert("name".into(), event.name.clone().into());
-    fields.insert("time".into(), seconds(event.time_unix_nano));
+    fields.insert("time".into(), seconds(event.time_unix_nano).into());
     if !event.attributes.is_empty() {
-        fields.insert("attributes".into(), Json::Object(Attributes::new(&event.attributes).rest()));
+        fields.insert("attributes".into(), attributes_json(&event.attributes));
     }
     Json::Object(fields)
 }
 
-/// An attribute value as JSON: arrays and key-value lists nest, bytes are
-/// base64, non-finite doubles are strings.
-fn json_value(value: &Value) -> Json {
-    match value {
-        Value::String(text) => text.as_str().into(),
-        Value::Bool(flag) => (*flag).into(),
-        Value::Int(number) => (*number).into(),
-        Value::Double(number) if number.is_finite() => (*number).into(),
-        Value::Double(number) => number.to_string().into(),
-        Value::Array(array) => array.values.iter().map(any_json).collect(),
-        Value::KeyValueList(list) => Json::Object(Attributes::new(&list.values).rest()),
-        Value::Bytes(bytes) => base64(bytes).into(),
-    }
+fn attributes_json(attributes: &[KeyValue]) -> Json {
+    let mut text = Vec::new();
+    Attributes::new(attributes).write_rest(&mut text);
+    serde_json::from_slice(&text).expect("the attributes were written as JSON")
 }
 
-fn any_json(value: &AnyValue) -> Json {
-    value.value.as_ref().map_or(Json::Null, json_value)
+/// Writes an attribute value as JSON: arrays and key-value lists nest,
+/// bytes are base64, non-finite doubles are strings, an absent value null.
+fn write_value(out: &mut Vec<u8>, value: Option<&Value>) {
+    match value {
+        None => out.extend_from_slice(b"null"),
+        Some(Value::String(text)) => write(out, text),
+        Some(Value::Bool(flag)) => write(out, flag),
+        Some(Value::Int(number)) => write(out, number),
+        Some(Value::Double(number)) if number.is_finite() => write(out, number),
+        Some(Value::Double(number)) => write(out, &number.to_string()),
+        Some(Value::Array(array)) => {
+            out.push(b'[');
+            for (index, item) in array.values.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item.value.as_ref());
+            }
+            out.push(b']');
+        }
+        Some(Value::KeyValueList(list)) => Attributes::new(&list.values).write_rest(out),
+        Some(Value::Bytes(bytes)) => write(out, &base64(bytes)),
+    }
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -854,13 +907,16 @@ fn hex(bytes: &[u8]) -> String {
     text
 }
 
-fn seconds(nanos: u64) -> Json {
-    // Microseconds, as the X-Ray SDKs write times.
-    Json::from((nanos / 1_000) as f64 / 1e6)
+/// Epoch seconds with microseconds, as the X-Ray SDKs write times.
+fn seconds(nanos: u64) -> f64 {
+    (nanos / 1_000) as f64 / 1e6
 }
 
-fn truncate(name: &str, max: usize) -> String {
-    name.chars().take(max).collect()
+fn truncate(name: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+    match name.char_indices().nth(max) {
+        Some((end, _)) => Cow::Owned(name[..end].to_owned()),
+        None => name,
+    }
 }
 
 /// One span, translated, before nesting.
@@ -869,7 +925,8 @@ struct Entity {
     id: SegmentId,
     parent: Option<SegmentId>,
     is_segment: bool,
-    fields: Map<String, Json>,
+    /// The JSON text without its closing brace.
+    body: String,
 }
 
 /// The spans of one resource in an export, nested: a subsegment goes under
@@ -907,14 +964,7 @@ impl Forest {
                 _ => None,
             })
             .collect();
-        let bodies = entities
-            .into_iter()
-            .map(|entity| {
-                let mut text = Json::Object(entity.fields).to_string();
-                text.pop();
-                text
-            })
-            .collect();
+        let bodies = entities.into_iter().map(|entity| entity.body).collect();
         Forest { bodies, standalone, children, roots }
     }
 
