@@ -42,6 +42,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::serve::ListenerExt;
 use baton_store::{Store, Writer};
 
 pub use error::Error;
@@ -154,12 +155,22 @@ impl Server {
             shutdown.await;
             let _ = stopping.send(true);
         };
-        let api =
-            axum::serve(self.tcp, http::router(self.state)).with_graceful_shutdown(until_stopped(stopped.clone()));
-        let otlp_http = axum::serve(self.otlp_http, otlp::http_router(self.otlp.clone()))
+        // Answers go out whole: an answer's last frame (gRPC's trailers) must
+        // not wait for the client to acknowledge its first (measured: gRPC
+        // exports waited on delayed acknowledgements without it).
+        let no_delay = |listener: tokio::net::TcpListener| {
+            listener.tap_io(|stream| {
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
+            })
+        };
+        let api = axum::serve(no_delay(self.tcp), http::router(self.state))
             .with_graceful_shutdown(until_stopped(stopped.clone()));
-        let otlp_grpc =
-            axum::serve(self.otlp_grpc, otlp::grpc_router(self.otlp)).with_graceful_shutdown(until_stopped(stopped));
+        let otlp_http = axum::serve(no_delay(self.otlp_http), otlp::http_router(self.otlp.clone()))
+            .with_graceful_shutdown(until_stopped(stopped.clone()));
+        let otlp_grpc = axum::serve(no_delay(self.otlp_grpc), otlp::grpc_router(self.otlp))
+            .with_graceful_shutdown(until_stopped(stopped));
         let ((), api, otlp_http, otlp_grpc) =
             tokio::join!(signal, api.into_future(), otlp_http.into_future(), otlp_grpc.into_future());
         stop.store(true, Ordering::Relaxed);

@@ -201,6 +201,9 @@ fn main() {
             let grpc = grpc.clone();
             tokio::spawn(async move {
                 let stream = tokio::net::TcpStream::connect(&grpc).await.expect("connect");
+                // As gRPC clients do: a request's last frame must not wait
+                // for the acknowledgement of its first.
+                stream.set_nodelay(true).expect("TCP_NODELAY");
                 let (mut sender, connection) = hyper::client::conn::http2::handshake(
                     hyper_util::rt::TokioExecutor::new(),
                     hyper_util::rt::TokioIo::new(stream),
