@@ -1,13 +1,13 @@
 //! OTLP ingest benchmark against the real `baton serve` (release build).
 //!
 //! The same spans go into the store three ways, each on a fresh server:
-//! OTLP/HTTP protobuf and OTLP/gRPC (4 clients, 512 spans a request, as the
+//! OTLP/HTTP protobuf and OTLP/gRPC (8 clients, 512 spans a request, as the
 //! OpenTelemetry SDKs batch; each answer comes once the spans are durable),
 //! and, as the baseline, the X-Ray daemon protocol over UDP carrying the
 //! documents those spans translate to (one datagram per trace, as an X-Ray
 //! SDK sends a segment with its subsegments), sent as fast as the store
-//! writes them. Prints spans a second into
-//! the store and the ratio of each OTLP path to UDP.
+//! writes them. Prints spans a second into the store and the ratio of each
+//! OTLP path to UDP.
 //!
 //! `cargo bench -p baton --bench otlp`; `BATON_BENCH_SPANS` sets the number
 //! of spans (default 400,000: 100,000 traces of 4 spans).
@@ -30,7 +30,7 @@ use prost::Message;
 
 const SPANS_PER_TRACE: usize = 4;
 const SPANS_PER_REQUEST: usize = 512;
-const CLIENTS: usize = 4;
+const CLIENTS: usize = 8;
 const ANNOTATIONS: [&str; 2] = ["customer_tier", "order_count"];
 /// The most UDP documents sent and not yet written.
 const WINDOW: f64 = 2_000.0;
