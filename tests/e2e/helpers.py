@@ -5,6 +5,8 @@ Tests import this module (pytest puts tests/e2e on sys.path: no __init__.py).
 """
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import os
 import queue
@@ -15,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -33,6 +37,46 @@ UDP_HEADER = b'{"format":"json","version":1}'
 READY_TIMEOUT = 30.0
 # `baton serve` prints one `listening <kind> <address> (…)` line per listener.
 LISTENER_KINDS = ("udp", "http", "otlp-http", "otlp-grpc")
+
+
+# === the ClickHouse store ===
+
+# The ClickHouse that scripts/test starts for the whole run (scripts/clickhouse);
+# without it the suite runs on the embedded store only.
+CLICKHOUSE_URL = os.environ.get("BATON_CLICKHOUSE_URL", "").rstrip("/") or None
+
+
+def clickhouse_script():
+    """scripts/clickhouse as a module: `ClickHouse(dir, shards=N).start()`, `.kill()`, `.stop()`."""
+    loader = importlib.machinery.SourceFileLoader("baton_clickhouse_script", str(REPO / "scripts" / "clickhouse"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class ClickHouseTarget:
+    """Where a `baton serve --store clickhouse` keeps its traces."""
+    url: str
+    database: str
+    cluster: str | None = None
+
+    def args(self) -> list[str]:
+        args = ["--store", "clickhouse", "--clickhouse-url", self.url, "--clickhouse-database", self.database]
+        return args + (["--clickhouse-cluster", self.cluster] if self.cluster else [])
+
+
+def new_database() -> str:
+    """A ClickHouse database name of its own for one test."""
+    return "e2e_" + os.urandom(6).hex()
+
+
+def clickhouse_query(url: str, sql: str, timeout: float = 30) -> str:
+    """One statement over ClickHouse's HTTP interface; its answer's text."""
+    request = urllib.request.Request(url.rstrip("/") + "/", data=sql.encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.read().decode()
 
 
 # === ids, times, documents ===
@@ -175,13 +219,17 @@ def free_port() -> int:
 class BatonServer:
     """`baton serve` on a loopback port, with its stdout read by a thread and
     its stderr in a log file inside the test's tmp dir. The OTLP receivers
-    listen on ports the system picks; their ready lines name them."""
+    listen on ports the system picks; their ready lines name them. The
+    embedded store lives in `data_dir`, unless `clickhouse` names a ClickHouse
+    database to use instead."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, port: int | None = None, extra_args=()):
+    def __init__(self, data_dir: Path, log_dir: Path, port: int | None = None, extra_args=(),
+                 clickhouse: ClickHouseTarget | None = None):
         self.data_dir = Path(data_dir)
         self.log_dir = Path(log_dir)
         self.port = port or free_port()
         self.extra_args = list(extra_args)
+        self.clickhouse = clickhouse
         self.proc: subprocess.Popen | None = None
         self.stdout_lines: list[str] = []
         self._lines: queue.Queue = queue.Queue()
@@ -189,6 +237,13 @@ class BatonServer:
         self.returncode: int | None = None
         self.stderr_path: Path | None = None
         self.addresses: dict[str, str] = {}
+
+    @classmethod
+    def on(cls, store: str, base: Path, **kwargs) -> "BatonServer":
+        """A server (not started) on `store`: "sqlite" in base/data, or "clickhouse" on a new
+        database of the BATON_CLICKHOUSE_URL server."""
+        clickhouse = ClickHouseTarget(CLICKHOUSE_URL, new_database()) if store == "clickhouse" else None
+        return cls(base / "data", base / "logs", clickhouse=clickhouse, **kwargs)
 
     # --- addresses and clients ---
     @property
@@ -229,7 +284,8 @@ class BatonServer:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         n = len(list(self.log_dir.glob("baton-*.stderr.log")))
         self.stderr_path = self.log_dir / f"baton-{n}.stderr.log"
-        cmd = [str(BATON_BIN), "serve", "--data-dir", str(self.data_dir),
+        store = self.clickhouse.args() if self.clickhouse else ["--data-dir", str(self.data_dir)]
+        cmd = [str(BATON_BIN), "serve", *store,
                "--listen", f"127.0.0.1:{self.port}", "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0",
                *self.extra_args]
         env = dict(os.environ)

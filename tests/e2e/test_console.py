@@ -51,12 +51,12 @@ def lambda_platform(trace_id, function_id, init_start, end):
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory, downstream_module):
+def loaded(tmp_path_factory, downstream_module, store):
     """A server holding the dataset, and the ids of its traces by role."""
     from helpers import BatonServer
 
     base = tmp_path_factory.mktemp("console")
-    baton = BatonServer(base / "data", base / "logs").start()
+    baton = BatonServer.on(store, base).start()
     env = client_env({
         "LAMBDA_TASK_ROOT": str(base), "AWS_XRAY_DAEMON_ADDRESS": baton.daemon_address,
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR", "POWERTOOLS_SERVICE_NAME": "orders",

@@ -316,10 +316,10 @@ def shift(doc, offset):
 
 
 @pytest.fixture(scope="module")
-def baton(tmp_path_factory):
+def baton(tmp_path_factory, store):
     """One server for the module (conftest's fixtures are function-scoped)."""
     base = tmp_path_factory.mktemp("baton-filter")
-    server = BatonServer(base / "data", base / "logs").start()
+    server = BatonServer.on(store, base).start()
     try:
         yield server
     finally:

@@ -83,12 +83,12 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, store):
     """Baton with a rule `orders` (reservoir 10, nothing beyond it) for /orders/*, two SDK
     processes started together, and, once they have fetched the rules, a rule `health`
     sampling nothing of /health; runs until both hold the `health` rule and a quota of 5."""
     base = tmp_path_factory.mktemp("sampling")
-    baton = BatonServer(base / "data", base / "logs").start()
+    baton = BatonServer.on(store, base).start()
     clients = []
     try:
         baton.xray.create_sampling_rule(
