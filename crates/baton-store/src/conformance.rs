@@ -11,7 +11,8 @@
 //! ```
 //!
 //! `suite!(@checks make; check, ...)` runs a chosen subset (e.g. again with
-//! other backend options).
+//! other backend options). A backend that needs a server gives
+//! `Option<Box<dyn Harness>>`: `None` skips the checks.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -48,7 +49,83 @@ pub(crate) trait Harness {
     fn write_on_day(&self, days: i64, batch: &[Document]) -> Result<(), Error>;
 }
 
-/// One `#[test]` per check, each on a harness made by `$make`.
+/// A clock that tests move by whole days.
+pub(crate) type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+/// The harness the backends share: a store opened with a [`Clock`] that
+/// [`Harness::write_on_day`] moves, reopened by the same `open`.
+pub(crate) struct ClockHarness<S: Store> {
+    // Dropped before `home`.
+    store: Option<Arc<S>>,
+    day_offset: Arc<std::sync::atomic::AtomicI64>,
+    open: Box<dyn Fn(Clock) -> S>,
+    /// What the store lives in (a directory, a database), dropped last.
+    _home: Box<dyn std::any::Any>,
+}
+
+impl<S: Store> ClockHarness<S> {
+    /// A harness whose store `open` opens with a clock, in `home`.
+    pub(crate) fn boxed(home: impl std::any::Any, open: impl Fn(Clock) -> S + 'static) -> Box<dyn Harness> {
+        let mut harness = ClockHarness {
+            store: None,
+            day_offset: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            open: Box::new(open),
+            _home: Box::new(home),
+        };
+        harness.store = Some(harness.open());
+        Box::new(harness)
+    }
+
+    fn open(&self) -> Arc<S> {
+        let offset = Arc::clone(&self.day_offset);
+        Arc::new((self.open)(Arc::new(move || time::now() + offset.load(Ordering::SeqCst) as f64 * DAY)))
+    }
+}
+
+impl<S: Store> Harness for ClockHarness<S> {
+    fn store(&self) -> &dyn Store {
+        &**self.store.as_ref().expect("open")
+    }
+
+    fn shared(&self) -> Arc<dyn Store> {
+        self.store.clone().expect("open")
+    }
+
+    fn reopen(&mut self) {
+        let store = self.store.take().expect("open");
+        assert_eq!(Arc::strong_count(&store), 1, "a check still holds the store");
+        drop(store);
+        self.store = Some(self.open());
+    }
+
+    fn write_on_day(&self, days: i64, batch: &[Document]) -> Result<(), Error> {
+        self.day_offset.store(days, Ordering::SeqCst);
+        let result = self.store().write(batch, Durability::Synced);
+        self.day_offset.store(0, Ordering::SeqCst);
+        result
+    }
+}
+
+/// What a suite's `$make` gives: a harness, or none when the backend is
+/// not there to test (the maker prints why, and the check passes).
+pub(crate) trait MaybeHarness {
+    fn harness(self) -> Option<Box<dyn Harness>>;
+}
+
+impl MaybeHarness for Box<dyn Harness> {
+    fn harness(self) -> Option<Box<dyn Harness>> {
+        Some(self)
+    }
+}
+
+impl MaybeHarness for Option<Box<dyn Harness>> {
+    fn harness(self) -> Option<Box<dyn Harness>> {
+        self
+    }
+}
+
+/// One `#[test]` per check, each on a harness made by `$make` (a
+/// `Box<dyn Harness>`, or an `Option` of one to skip when it is `None`).
 macro_rules! suite {
     ($make:expr) => {
         $crate::conformance::suite!(@checks $make;
@@ -82,7 +159,7 @@ macro_rules! suite {
         $(
             #[test]
             fn $check() {
-                let mut harness: Box<dyn $crate::conformance::Harness> = $make;
+                let Some(mut harness) = $crate::conformance::MaybeHarness::harness($make) else { return };
                 $crate::conformance::$check(&mut *harness);
             }
         )*

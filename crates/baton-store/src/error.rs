@@ -4,6 +4,9 @@ pub enum Error {
     /// The embedded database failed (disk full, I/O error, corruption).
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// ClickHouse refused a statement or could not be reached.
+    #[error("clickhouse: {0}")]
+    ClickHouse(String),
     /// Stored data could not be read back.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),

@@ -1,5 +1,6 @@
 //! Where traces live: the [`Store`] trait every backend implements, the
-//! batching [`Writer`] that feeds it, and the embedded [`SqliteStore`].
+//! batching [`Writer`] that feeds it, the embedded [`SqliteStore`] and the
+//! [`ClickHouseStore`] for many Baton processes on one ClickHouse.
 //!
 //! ```
 //! use baton_model::Document;
@@ -14,7 +15,9 @@
 //! assert_eq!(traces[0].documents, vec![doc.json.to_string()]);
 //! ```
 
+mod clickhouse;
 mod error;
+mod rollup;
 mod sqlite;
 mod store;
 mod writer;
@@ -22,6 +25,7 @@ mod writer;
 #[cfg(test)]
 mod conformance;
 
+pub use clickhouse::{ClickHouseConfig, ClickHouseOptions, ClickHouseStore};
 pub use error::Error;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::{

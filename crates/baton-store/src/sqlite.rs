@@ -31,9 +31,9 @@ use baton_model::{Document, InvocationLog, SegmentId, SegmentInfo, TraceId, time
 use baton_query::{TraceSummary, summarize};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use self::rollup::BatchRollups;
 use self::term_index::{BatchPostings, Indexed, Pending, RowKey};
 use crate::Error;
+use crate::rollup::BatchRollups;
 use crate::store::{
     Cursor, Durability, GraphPeriod, Group, MAX_TRACE_DOCUMENTS, Removed, SamplingRule, Store, StoredTrace,
     SummaryPage, SummaryQuery, TimeRange,
@@ -791,7 +791,7 @@ impl Store for SqliteStore {
                 term_index::flush(&transaction, rows, &watermarks)?;
                 flushed = true;
             }
-            std::mem::take(&mut rollups).write(&transaction)?;
+            rollup::write(std::mem::take(&mut rollups), &transaction)?;
             let mut statement = transaction.prepare_cached(
                 "INSERT INTO partitions (day, min_start, max_start, min_epoch, max_epoch) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (day) DO UPDATE SET min_start = excluded.min_start, max_start = excluded.max_start,
@@ -1305,63 +1305,19 @@ mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
 
     use super::*;
-    use crate::conformance::{self, Harness};
+    use crate::conformance::{self, ClockHarness, Harness};
     use baton_query::{Matcher, filter};
 
     /// A store in a temporary directory, with a clock tests can move by days.
-    struct SqliteHarness {
-        // Dropped before `dir`.
-        store: Option<Arc<SqliteStore>>,
-        day_offset: Arc<AtomicI64>,
-        options: SqliteOptions,
-        dir: tempfile::TempDir,
+    fn harness(options: SqliteOptions) -> Box<dyn Harness> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().to_owned();
+        ClockHarness::boxed(dir, move |clock| {
+            SqliteStore::open_with(&path, SqliteOptions { clock, ..options.clone() }).expect("open the store")
+        })
     }
 
-    impl SqliteHarness {
-        fn boxed(options: SqliteOptions) -> Box<dyn Harness> {
-            let mut harness = SqliteHarness {
-                store: None,
-                day_offset: Arc::new(AtomicI64::new(0)),
-                options,
-                dir: tempfile::tempdir().expect("temporary directory"),
-            };
-            harness.store = Some(harness.open());
-            Box::new(harness)
-        }
-
-        fn open(&self) -> Arc<SqliteStore> {
-            let offset = Arc::clone(&self.day_offset);
-            let clock = Arc::new(move || time::now() + offset.load(Ordering::SeqCst) as f64 * SECONDS_PER_DAY);
-            let options = SqliteOptions { clock, ..self.options.clone() };
-            Arc::new(SqliteStore::open_with(self.dir.path(), options).expect("open the store"))
-        }
-    }
-
-    impl Harness for SqliteHarness {
-        fn store(&self) -> &dyn Store {
-            &**self.store.as_ref().expect("open")
-        }
-
-        fn shared(&self) -> Arc<dyn Store> {
-            self.store.clone().expect("open")
-        }
-
-        fn reopen(&mut self) {
-            let store = self.store.take().expect("open");
-            assert_eq!(Arc::strong_count(&store), 1, "a check still holds the store");
-            drop(store);
-            self.store = Some(self.open());
-        }
-
-        fn write_on_day(&self, days: i64, batch: &[Document]) -> Result<(), Error> {
-            self.day_offset.store(days, Ordering::SeqCst);
-            let result = self.store().write(batch, Durability::Synced);
-            self.day_offset.store(0, Ordering::SeqCst);
-            result
-        }
-    }
-
-    conformance::suite!(SqliteHarness::boxed(SqliteOptions::default()));
+    conformance::suite!(harness(SqliteOptions::default()));
 
     /// Set in the child process of `acknowledged_writes_survive_kill_9`.
     const KILL_9_DIR: &str = "BATON_STORE_KILL_9_DIR";
@@ -1567,7 +1523,7 @@ mod tests {
     mod tight_limits {
         use super::*;
 
-        conformance::suite!(@checks SqliteHarness::boxed(SqliteOptions {
+        conformance::suite!(@checks harness(SqliteOptions {
                 cached_documents: 2,
                 scan_budget: 300,
                 pending_postings: 7,
