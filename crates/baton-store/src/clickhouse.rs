@@ -281,12 +281,15 @@ impl ClickHouseStore {
     }
 
     /// Reads summary rows `(start, trace, version, summary)` in page order,
-    /// the latest version of each `(start, trace)` the condition selects.
+    /// versions of one `(start, trace)` newest first, at most `limit`.
+    /// (Deduplicated here, not with `LIMIT 1 BY`: on a `Distributed` table
+    /// ClickHouse 18.16 applies that after each shard's `LIMIT`, so that a
+    /// short answer would not mean the end of the rows.)
     fn summary_rows(&self, condition: &str, limit: Option<usize>) -> Result<Vec<SummaryRow>, Error> {
-        let limit = limit.map(|limit| format!(" LIMIT {limit}")).unwrap_or_default();
+        let limit_clause = limit.map(|limit| format!(" LIMIT {limit}")).unwrap_or_default();
         let answer = self.select(&format!(
             "SELECT start, trace, version, summary FROM {} WHERE {condition}
-             ORDER BY start DESC, trace DESC, version DESC LIMIT 1 BY start, trace{limit}",
+             ORDER BY start DESC, trace DESC, version DESC{limit_clause}",
             self.table("summaries")
         ))?;
         let mut reader = Reader::new(&answer);
@@ -298,7 +301,14 @@ impl ClickHouseStore {
                 summary: reader.bytes()?.to_vec(),
             });
         }
+        // A `Distributed` table may also leave the limit to each shard.
+        rows.truncate(limit.unwrap_or(usize::MAX));
         Ok(rows)
+    }
+
+    /// The newest version of each `(start, trace)` of `rows` (in page order).
+    fn newest_versions(rows: &[SummaryRow]) -> impl Iterator<Item = &SummaryRow> {
+        rows.iter().enumerate().filter(|(index, row)| *index == 0 || rows[index - 1].key != row.key).map(|(_, row)| row)
     }
 
     /// A page of summaries by start time: windows of starts read newest
@@ -327,7 +337,7 @@ impl ClickHouseStore {
             );
             let rows = self.summary_rows(&condition, Some(chunk))?;
             let current = self.current_starts(rows.iter().map(|row| row.key.1))?;
-            for row in &rows {
+            for row in Self::newest_versions(&rows) {
                 if let Some(done) = page.examine(row, current.get(&row.key.1).copied())? {
                     return Ok(done);
                 }
@@ -397,6 +407,7 @@ impl ClickHouseStore {
                 let trace = reader.fixed16()?;
                 candidates.push((trace, (reader.u64()?, reader.u64()?)));
             }
+            candidates.truncate(chunk);
             let Some(&(_, (oldest, _))) = candidates.last() else { return Ok(page.finish(None)) };
             let newest = candidates[0].1.0;
             let keys: Vec<String> =
@@ -405,7 +416,7 @@ impl ClickHouseStore {
                 &format!("start >= {oldest} AND start <= {newest} AND (start, trace) IN ({}){pushed}", keys.join(", ")),
                 None,
             )?;
-            let rows: HashMap<Key, SummaryRow> = rows.into_iter().map(|row| (row.key, row)).collect();
+            let rows: HashMap<Key, &SummaryRow> = Self::newest_versions(&rows).map(|row| (row.key, row)).collect();
             for (trace, (start, version)) in &candidates {
                 let key = (*start, *trace);
                 let found = rows.get(&key);
