@@ -152,6 +152,7 @@ macro_rules! suite {
             writer_refuses_when_the_queue_is_full,
             writer_stop_writes_everything_queued,
             writer_reports_failed_writes,
+            writer_retries_documents_nobody_awaits,
             writer_runs_retention,
         );
     };
@@ -1319,18 +1320,30 @@ pub(crate) fn arrival_order_does_not_matter(harness: &mut dyn Harness) {
 // === the writer over the store ===
 
 /// Wraps a store: writes wait until the gate opens, batch sizes and
-/// durabilities are recorded, and batches holding a document named "poison"
-/// fail.
+/// durabilities are recorded, batches holding a document named "poison"
+/// fail, and so do the next writes [`Gated::fail_next`] asks (a store down
+/// for a while).
 struct Gated {
     inner: Arc<dyn Store>,
     open: Mutex<bool>,
     opened: Condvar,
     batches: Mutex<Vec<(usize, Durability)>>,
+    failures: AtomicU64,
 }
 
 impl Gated {
     fn new(inner: Arc<dyn Store>, open: bool) -> Arc<Gated> {
-        Arc::new(Gated { inner, open: Mutex::new(open), opened: Condvar::new(), batches: Mutex::new(Vec::new()) })
+        Arc::new(Gated {
+            inner,
+            open: Mutex::new(open),
+            opened: Condvar::new(),
+            batches: Mutex::new(Vec::new()),
+            failures: AtomicU64::new(0),
+        })
+    }
+
+    fn fail_next(&self, writes: u64) {
+        self.failures.store(writes, Ordering::SeqCst);
     }
 
     fn open(&self) {
@@ -1357,6 +1370,9 @@ impl Store for Gated {
         drop(open);
         if batch.iter().any(|document| document.info.name == "poison") {
             return Err(Error::Corrupt("poisoned batch".into()));
+        }
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok() {
+            return Err(Error::WriteFailed("the store is down".into()));
         }
         self.inner.write(batch, durability)
     }
@@ -1610,6 +1626,43 @@ pub(crate) fn writer_reports_failed_writes(harness: &mut dyn Harness) {
     model.apply(&good);
     assert_matches(harness.store(), &model, "after a failed batch");
     assert_stats_add_up(&writer, &gate, 1, 1);
+}
+
+/// While writes fail, the documents someone awaits fail their acks and are
+/// not written again; the others are written again after a pause until they
+/// are in, or given up after `retry_for`.
+pub(crate) fn writer_retries_documents_nobody_awaits(harness: &mut dyn Harness) {
+    let now = time::now();
+    let gate = Gated::new(harness.shared(), true);
+    let config = WriterConfig { retry_backoff: Duration::from_millis(20), ..writer_config() };
+    let writer = Writer::start(gate.clone(), config.clone());
+    let mut model = Model::default();
+
+    gate.fail_next(1);
+    let awaited = vec![segment(trace_id(epoch_of(now)), 1, now)];
+    let result = block_on(writer.submit(awaited).expect("submit").wait());
+    assert!(matches!(result, Err(Error::WriteFailed(_))), "{result:?}");
+
+    gate.fail_next(2);
+    let unawaited = vec![segment(trace_id(epoch_of(now)), 1, now), segment(trace_id(epoch_of(now)), 1, now)];
+    writer.try_submit(unawaited.clone()).expect("try_submit");
+    wait_until("written on the third attempt", || writer.stats().documents_written.load(Ordering::Relaxed) == 2);
+    writer.stop();
+    model.apply(&unawaited);
+    assert_matches(harness.store(), &model, "after failed writes");
+    assert_stats_add_up(&writer, &gate, 2, 1 + 2 * 2);
+    assert_eq!(writer.stats().documents_retried.load(Ordering::Relaxed), 4, "two failures of two documents");
+    assert_eq!(writer.stats().documents_abandoned.load(Ordering::Relaxed), 0);
+
+    // Past retry_for, they are given up, and counted.
+    let gate = Gated::new(harness.shared(), true);
+    let writer = Writer::start(gate.clone(), WriterConfig { retry_for: Duration::ZERO, ..config });
+    gate.fail_next(1);
+    writer.try_submit(vec![segment(trace_id(epoch_of(now)), 1, now)]).expect("try_submit");
+    writer.stop();
+    assert_eq!(writer.stats().documents_abandoned.load(Ordering::Relaxed), 1);
+    assert_stats_add_up(&writer, &gate, 0, 1);
+    assert_matches(harness.store(), &model, "a document given up is not written");
 }
 
 /// The writer runs retention and counts what it removed.

@@ -5,6 +5,14 @@
 //! when the queue is full; listeners that answer only once documents are
 //! durable (`PutTraceSegments`) use [`Writer::submit`] and await the [`Ack`].
 //! The queue is bounded by bytes, so memory stays bounded under any load.
+//!
+//! When a write fails, the documents someone awaits fail their [`Ack`]
+//! (the sender was not told they were taken, and may send them again); the
+//! others are kept, still counted in the queue's bytes, and written again
+//! first, after a growing pause, until they are written or have waited
+//! [`WriterConfig::retry_for`]. So a store that is down for a while (a
+//! ClickHouse server restarting) loses no document it was handed; the
+//! queue filling meanwhile refuses new ones, which the listeners count.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -16,6 +24,11 @@ use baton_model::{Document, time};
 use tokio::sync::oneshot;
 
 use crate::{Durability, Error, Store};
+
+/// The longest pause between attempts to write documents again.
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a stopping writer retries documents before it gives them up.
+const STOP_RETRY_FOR: Duration = Duration::from_secs(10);
 
 /// Upper bounds, in seconds, of the batch latency histogram.
 pub const BATCH_LATENCY_BUCKETS: [f64; 11] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
@@ -36,6 +49,13 @@ pub struct WriterConfig {
     pub retention: Option<Duration>,
     /// How often retention runs.
     pub retention_interval: Duration,
+    /// The first pause before documents nobody awaits are written again
+    /// after a failed write; it doubles at each failure, up to 5 s.
+    pub retry_backoff: Duration,
+    /// How long documents nobody awaits are written again after failed
+    /// writes before they are given up (counted in
+    /// [`WriterStats::documents_abandoned`]); zero gives them up at once.
+    pub retry_for: Duration,
 }
 
 impl Default for WriterConfig {
@@ -46,6 +66,8 @@ impl Default for WriterConfig {
             linger: Duration::from_millis(10),
             retention: Some(Duration::from_secs(30 * 86_400)),
             retention_interval: Duration::from_secs(600),
+            retry_backoff: Duration::from_millis(100),
+            retry_for: Duration::from_secs(300),
         }
     }
 }
@@ -57,8 +79,14 @@ pub struct WriterStats {
     pub batches: AtomicU64,
     /// Documents written.
     pub documents_written: AtomicU64,
-    /// Documents in batches that failed to write.
+    /// Documents in batches that failed to write (each attempt counted).
     pub documents_failed: AtomicU64,
+    /// Documents nobody awaits kept after a failed write, to write again
+    /// (each failure counted).
+    pub documents_retried: AtomicU64,
+    /// Documents nobody awaits given up after failing for
+    /// [`WriterConfig::retry_for`] (or at a stop, after 10 s).
+    pub documents_abandoned: AtomicU64,
     /// Documents waiting in the queue.
     pub queued_documents: AtomicU64,
     /// Bytes of parsed documents waiting in the queue.
@@ -200,6 +228,8 @@ fn run(store: Arc<dyn Store>, receiver: mpsc::Receiver<Message>, shared: Arc<Sha
     let mut stopping = false;
     // A submission that did not fit in the previous batch.
     let mut carried: Option<Submit> = None;
+    // Documents nobody awaits from a failed write, to write again first.
+    let mut retry = Retry { retained: None, at: Instant::now(), backoff: config.retry_backoff, failing_since: None };
     loop {
         if let Some(retention) = config.retention.filter(|_| !stopping)
             && Instant::now() >= next_retention
@@ -216,8 +246,15 @@ fn run(store: Arc<dyn Store>, receiver: mpsc::Receiver<Message>, shared: Arc<Sha
                 Err(error) => tracing::error!(%error, "retention failed"),
             }
         }
-        let first = match carried.take() {
-            Some(submit) => submit,
+        let first = match retry.retained.take().or_else(|| carried.take()) {
+            Some(submit) => {
+                if submit.ack.is_none()
+                    && let Some(pause) = retry.at.checked_duration_since(Instant::now())
+                {
+                    std::thread::sleep(pause);
+                }
+                submit
+            }
             // Stopping: write what was queued before the stop, then end.
             None if stopping => match receiver.try_recv() {
                 Ok(Message::Documents(submit)) => submit,
@@ -257,40 +294,102 @@ fn run(store: Arc<dyn Store>, receiver: mpsc::Receiver<Message>, shared: Arc<Sha
                 Err(()) => break,
             }
         }
-        write_batch(&*store, submits, &shared.stats);
+        let failed = write_batch(&*store, submits, &shared.stats);
+        retry.after_write(failed, config, stopping, &shared.stats);
     }
 }
 
-fn write_batch(store: &dyn Store, submits: Vec<Submit>, stats: &WriterStats) {
+/// The writer's state between a failed write and the next success.
+struct Retry {
+    /// Documents nobody awaits from the failed write; their bytes are still
+    /// counted in the queue.
+    retained: Option<Submit>,
+    /// When to write them again.
+    at: Instant,
+    /// The pause after the next failure.
+    backoff: Duration,
+    /// When writes started failing.
+    failing_since: Option<Instant>,
+}
+
+impl Retry {
+    /// Keeps the documents of a failed write (`failed`) for another attempt,
+    /// or gives them up once they have been failing for too long.
+    fn after_write(&mut self, failed: Option<Submit>, config: &WriterConfig, stopping: bool, stats: &WriterStats) {
+        let Some(failed) = failed else {
+            self.failing_since = None;
+            self.backoff = config.retry_backoff;
+            return;
+        };
+        let now = Instant::now();
+        let since = *self.failing_since.get_or_insert(now);
+        let count = failed.documents.len() as u64;
+        let limit = if stopping { config.retry_for.min(STOP_RETRY_FOR) } else { config.retry_for };
+        if now.duration_since(since) >= limit {
+            tracing::error!(documents = count, "documents nobody awaits given up after failing writes");
+            stats.documents_abandoned.fetch_add(count, Ordering::Relaxed);
+            stats.queued_bytes.fetch_sub(failed.bytes, Ordering::AcqRel);
+            stats.queued_documents.fetch_sub(count, Ordering::Relaxed);
+            return;
+        }
+        tracing::warn!(documents = count, pause = ?self.backoff, "write failed; documents nobody awaits kept to write again");
+        stats.documents_retried.fetch_add(count, Ordering::Relaxed);
+        self.retained = Some(failed);
+        self.at = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_RETRY_BACKOFF);
+    }
+}
+
+/// Writes one batch and answers its acks; on failure returns the documents
+/// nobody awaits, their bytes still counted in the queue.
+fn write_batch(store: &dyn Store, submits: Vec<Submit>, stats: &WriterStats) -> Option<Submit> {
     let mut documents = Vec::with_capacity(submits.iter().map(|submit| submit.documents.len()).sum());
     let mut acks = Vec::new();
-    let mut bytes = 0;
+    // Per submission: its documents and bytes, and whether it is awaited.
+    let mut parts = Vec::with_capacity(submits.len());
     // Only documents whose sender awaits an answer need the disk sync.
     let durability =
         if submits.iter().any(|submit| submit.ack.is_some()) { Durability::Synced } else { Durability::Buffered };
     for submit in submits {
-        bytes += submit.bytes;
+        parts.push((submit.documents.len(), submit.bytes, submit.ack.is_some()));
         documents.extend(submit.documents);
         acks.extend(submit.ack);
     }
     let started = Instant::now();
     let result = store.write(&documents, durability);
     stats.observe_batch(started.elapsed());
-    stats.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-    stats.queued_documents.fetch_sub(documents.len() as u64, Ordering::Relaxed);
     stats.batches.fetch_add(1, Ordering::Relaxed);
+    // What leaves the queue now: everything, or on failure what was awaited.
+    let (mut bytes, mut count) = (0, 0);
+    let mut kept = Submit { documents: Vec::new(), bytes: 0, ack: None };
     let outcome = match result {
         Ok(()) => {
             stats.documents_written.fetch_add(documents.len() as u64, Ordering::Relaxed);
+            bytes = parts.iter().map(|(_, bytes, _)| bytes).sum();
+            count = documents.len();
             Ok(())
         }
         Err(error) => {
             tracing::error!(%error, documents = documents.len(), "batch write failed");
             stats.documents_failed.fetch_add(documents.len() as u64, Ordering::Relaxed);
+            let mut documents = documents.into_iter();
+            for (length, part_bytes, awaited) in parts {
+                let part = documents.by_ref().take(length);
+                if awaited {
+                    part.for_each(drop);
+                    (bytes, count) = (bytes + part_bytes, count + length);
+                } else {
+                    kept.documents.extend(part);
+                    kept.bytes += part_bytes;
+                }
+            }
             Err(error.to_string())
         }
     };
+    stats.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    stats.queued_documents.fetch_sub(count as u64, Ordering::Relaxed);
     for ack in acks {
         let _ = ack.send(outcome.clone());
     }
+    (!kept.documents.is_empty()).then_some(kept)
 }
