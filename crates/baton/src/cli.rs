@@ -92,11 +92,38 @@ pub(crate) struct LambdaServeArgs {
     pub(crate) lambda: LambdaArgs,
 }
 
+/// Where `baton serve` keeps traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum StoreArg {
+    /// The embedded store, in --data-dir: one machine, nothing to set up.
+    Sqlite,
+    /// A ClickHouse server or cluster (--clickhouse-url): many collectors and query nodes.
+    Clickhouse,
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
-    /// Where the embedded store keeps its files.
+    /// Where traces are kept.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    store: StoreArg,
+    /// Where the embedded store keeps its files (--store sqlite).
     #[arg(long, default_value = "baton-data")]
     data_dir: PathBuf,
+    /// ClickHouse's HTTP interface, e.g. http://127.0.0.1:8123 (--store clickhouse).
+    #[arg(long, value_name = "URL")]
+    clickhouse_url: Option<String>,
+    /// The ClickHouse database Baton creates and migrates its tables in [default: baton].
+    #[arg(long, value_name = "NAME")]
+    clickhouse_database: Option<String>,
+    /// The ClickHouse user [default: ClickHouse's default user].
+    #[arg(long, value_name = "USER")]
+    clickhouse_user: Option<String>,
+    /// The ClickHouse user's password; BATON_CLICKHOUSE_PASSWORD keeps it out of the process list.
+    #[arg(long, value_name = "PASSWORD")]
+    clickhouse_password: Option<String>,
+    /// A cluster of ClickHouse's remote_servers: Baton's tables are then Distributed over its shards.
+    #[arg(long, value_name = "NAME")]
+    clickhouse_cluster: Option<String>,
     /// UDP (X-Ray daemon protocol) and HTTP (X-Ray API, /metrics) on this one address.
     #[arg(long, default_value = "127.0.0.1:2000")]
     listen: SocketAddr,
@@ -117,10 +144,22 @@ pub(crate) struct ServeArgs {
     log: String,
 }
 
+/// The ClickHouse database Baton uses unless told otherwise.
+pub(crate) const DEFAULT_CLICKHOUSE_DATABASE: &str = "baton";
+
+/// Where `baton serve` keeps traces, validated.
+#[derive(Debug)]
+pub(crate) enum StoreSettings {
+    /// The embedded store in this directory.
+    Sqlite { data_dir: PathBuf },
+    /// A ClickHouse server or cluster.
+    ClickHouse(baton_store::ClickHouseConfig),
+}
+
 /// Validated settings of `baton serve`.
 #[derive(Debug)]
 pub(crate) struct ServeSettings {
-    pub(crate) data_dir: PathBuf,
+    pub(crate) store: StoreSettings,
     pub(crate) listen: SocketAddr,
     pub(crate) otlp: baton_server::OtlpConfig,
     pub(crate) retention: Duration,
@@ -136,13 +175,76 @@ impl ServeArgs {
         if self.otlp_annotations.iter().any(|key| key.trim().is_empty()) {
             bail!("--otlp-annotation needs a span attribute key");
         }
+        let store = match self.store {
+            StoreArg::Sqlite => {
+                let clickhouse_flags = [
+                    ("--clickhouse-url", self.clickhouse_url.is_some()),
+                    ("--clickhouse-database", self.clickhouse_database.is_some()),
+                    ("--clickhouse-user", self.clickhouse_user.is_some()),
+                    ("--clickhouse-password", self.clickhouse_password.is_some()),
+                    ("--clickhouse-cluster", self.clickhouse_cluster.is_some()),
+                ];
+                if let Some((flag, _)) = clickhouse_flags.iter().find(|(_, given)| *given) {
+                    bail!("{flag} needs --store clickhouse");
+                }
+                StoreSettings::Sqlite { data_dir: self.data_dir }
+            }
+            StoreArg::Clickhouse => {
+                let password = self.clickhouse_password.or_else(|| std::env::var("BATON_CLICKHOUSE_PASSWORD").ok());
+                StoreSettings::ClickHouse(clickhouse_config(
+                    self.clickhouse_url,
+                    self.clickhouse_database,
+                    self.clickhouse_user,
+                    password,
+                    self.clickhouse_cluster,
+                )?)
+            }
+        };
         let otlp = baton_server::OtlpConfig {
             http: self.otlp_http,
             grpc: self.otlp_grpc,
             annotation_keys: self.otlp_annotations,
         };
-        Ok(ServeSettings { data_dir: self.data_dir, listen: self.listen, otlp, retention, log: self.log })
+        Ok(ServeSettings { store, listen: self.listen, otlp, retention, log: self.log })
     }
+}
+
+/// The ClickHouse settings of `--store clickhouse`, checked.
+fn clickhouse_config(
+    url: Option<String>,
+    database: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    cluster: Option<String>,
+) -> anyhow::Result<baton_store::ClickHouseConfig> {
+    let Some(url) = url else {
+        bail!("--store clickhouse needs --clickhouse-url, e.g. http://127.0.0.1:8123");
+    };
+    let url = url.trim().trim_end_matches('/').to_owned();
+    let host = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    if host.is_none_or(|host| host.is_empty()) {
+        bail!("--clickhouse-url must be an http:// or https:// URL of ClickHouse's HTTP interface, not {url:?}");
+    }
+    let database = database.unwrap_or_else(|| DEFAULT_CLICKHOUSE_DATABASE.to_owned());
+    check_identifier("--clickhouse-database", &database)?;
+    if let Some(cluster) = &cluster {
+        check_identifier("--clickhouse-cluster", cluster)?;
+    }
+    if user.as_deref().is_some_and(str::is_empty) {
+        bail!("--clickhouse-user must not be empty");
+    }
+    Ok(baton_store::ClickHouseConfig { url, database, user, password, cluster })
+}
+
+/// A database or cluster name goes into SQL unquoted: ClickHouse's plain
+/// identifiers only (a letter or `_`, then letters, digits and `_`).
+fn check_identifier(flag: &str, name: &str) -> anyhow::Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("{flag} must be a letter or _ followed by letters, digits or _, not {name:?}");
+    }
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -192,6 +294,79 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn serve(args: &[&str]) -> anyhow::Result<ServeSettings> {
+        let parsed = Args::try_parse_from(["baton", "serve"].iter().chain(args))?;
+        let Command::Serve(serve) = parsed.command else { unreachable!("parsed serve") };
+        serve.validate()
+    }
+
+    fn serve_error(args: &[&str]) -> String {
+        format!("{:#}", serve(args).expect_err("a usage error"))
+    }
+
+    #[test]
+    fn the_embedded_store_is_the_default() {
+        let settings = serve(&["--data-dir", "/tmp/x"]).unwrap();
+        assert!(matches!(settings.store, StoreSettings::Sqlite { data_dir } if data_dir.as_os_str() == "/tmp/x"));
+    }
+
+    #[test]
+    fn clickhouse_takes_a_url_and_defaults_the_rest() {
+        let settings = serve(&["--store", "clickhouse", "--clickhouse-url", "http://127.0.0.1:8123/"]).unwrap();
+        let StoreSettings::ClickHouse(config) = settings.store else { panic!("not clickhouse") };
+        assert_eq!(config.url, "http://127.0.0.1:8123");
+        assert_eq!(config.database, "baton");
+        assert_eq!((config.user, config.cluster), (None, None));
+
+        let settings = serve(&[
+            "--store",
+            "clickhouse",
+            "--clickhouse-url",
+            "https://ch.example.com:8443",
+            "--clickhouse-database",
+            "traces_2",
+            "--clickhouse-user",
+            "baton",
+            "--clickhouse-password",
+            "secret",
+            "--clickhouse-cluster",
+            "traces_cluster",
+        ])
+        .unwrap();
+        let StoreSettings::ClickHouse(config) = settings.store else { panic!("not clickhouse") };
+        assert_eq!(config.url, "https://ch.example.com:8443");
+        assert_eq!(config.database, "traces_2");
+        assert_eq!(config.user.as_deref(), Some("baton"));
+        assert_eq!(config.password.as_deref(), Some("secret"));
+        assert_eq!(config.cluster.as_deref(), Some("traces_cluster"));
+    }
+
+    #[test]
+    fn clickhouse_usage_errors_say_what_is_wrong() {
+        assert_eq!(
+            serve_error(&["--store", "clickhouse"]),
+            "--store clickhouse needs --clickhouse-url, e.g. http://127.0.0.1:8123"
+        );
+        assert_eq!(
+            serve_error(&["--clickhouse-url", "http://127.0.0.1:8123"]),
+            "--clickhouse-url needs --store clickhouse"
+        );
+        assert_eq!(serve_error(&["--clickhouse-cluster", "c"]), "--clickhouse-cluster needs --store clickhouse");
+        assert_eq!(
+            serve_error(&["--store", "clickhouse", "--clickhouse-url", "127.0.0.1:8123"]),
+            "--clickhouse-url must be an http:// or https:// URL of ClickHouse's HTTP interface, not \"127.0.0.1:8123\""
+        );
+        assert_eq!(
+            serve_error(&["--store", "clickhouse", "--clickhouse-url", "http://h", "--clickhouse-database", "my-db"]),
+            "--clickhouse-database must be a letter or _ followed by letters, digits or _, not \"my-db\""
+        );
+        assert_eq!(
+            serve_error(&["--store", "clickhouse", "--clickhouse-url", "http://h", "--clickhouse-cluster", "1st"]),
+            "--clickhouse-cluster must be a letter or _ followed by letters, digits or _, not \"1st\""
+        );
+        assert!(serve_error(&["--store", "postgres"]).contains("invalid value 'postgres' for '--store <STORE>'"));
+    }
 
     #[test]
     fn durations_take_the_usual_units() {

@@ -1,7 +1,7 @@
 //! The `baton` binary: thin glue over the library crates.
 //!
 //! Exit codes: 0 success, 1 a runtime error (printed on stderr), 2 a usage
-//! error (from clap).
+//! error (from clap, or from checking the arguments clap parsed).
 
 mod cli;
 mod client;
@@ -32,7 +32,13 @@ fn main() -> ExitCode {
 
 fn run(args: cli::Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        cli::Command::Serve(serve) => serve::run(serve.validate()?),
+        cli::Command::Serve(serve) => match serve.validate() {
+            Ok(settings) => serve::run(settings),
+            Err(error) => {
+                eprintln!("baton serve: {error:#}");
+                Ok(ExitCode::from(2))
+            }
+        },
         cli::Command::Traces(traces) => client::list_traces(&traces),
         cli::Command::Trace(trace) => client::show_trace(&trace),
         cli::Command::Invoke(invoke) => lambda::invoke(&invoke),

@@ -7,17 +7,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use baton_server::{Config, Server};
-use baton_store::{SqliteStore, Store, Writer, WriterConfig};
+use baton_store::{ClickHouseStore, SqliteStore, Store, Writer, WriterConfig};
 
-use crate::cli::ServeSettings;
+use crate::cli::{ServeSettings, StoreSettings};
 
 pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
     crate::init_logging(&settings.log).context("--log")?;
 
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&settings.data_dir)
-            .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?,
-    );
+    let store = open_store(&settings.store)?;
     let writer = Writer::start(
         Arc::clone(&store),
         WriterConfig { retention: Some(settings.retention), ..WriterConfig::default() },
@@ -37,7 +34,7 @@ pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
             format!("listening otlp-http {} (OTLP/HTTP, POST /v1/traces)", server.otlp_http_addr()),
             format!("listening otlp-grpc {} (OTLP/gRPC, TraceService/Export)", server.otlp_grpc_addr()),
         ]);
-        tracing::info!(%addr, data_dir = %settings.data_dir.display(), "baton serving");
+        tracing::info!(%addr, store = %describe(&settings.store), "baton serving");
         server.run(shutdown).await?;
         anyhow::Ok(())
     });
@@ -46,6 +43,29 @@ pub(crate) fn run(settings: ServeSettings) -> anyhow::Result<ExitCode> {
     served?;
     tracing::info!("baton stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+fn open_store(settings: &StoreSettings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match settings {
+        StoreSettings::Sqlite { data_dir } => Arc::new(
+            SqliteStore::open(data_dir).with_context(|| format!("opening the store in {}", data_dir.display()))?,
+        ),
+        StoreSettings::ClickHouse(config) => Arc::new(
+            ClickHouseStore::open(config)
+                .with_context(|| format!("opening the ClickHouse store at {}", describe(settings)))?,
+        ),
+    })
+}
+
+/// Where the store is, for messages (never the password).
+fn describe(settings: &StoreSettings) -> String {
+    match settings {
+        StoreSettings::Sqlite { data_dir } => data_dir.display().to_string(),
+        StoreSettings::ClickHouse(config) => {
+            let cluster = config.cluster.as_ref().map(|cluster| format!(" on cluster {cluster}")).unwrap_or_default();
+            format!("{} database {}{cluster}", config.url, config.database)
+        }
+    }
 }
 
 /// Prints the ready lines. A closed stdout (say, `| head -1`) must not stop
