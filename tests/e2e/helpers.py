@@ -387,7 +387,7 @@ class BatonServer:
     def post(self, path: str, body, **kw) -> requests.Response:
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
-        return requests.post(self.endpoint + path, data=data, headers=headers, timeout=30, **kw)
+        return requests.post(self.endpoint + path, data=data, headers=headers, timeout=kw.pop("timeout", 30), **kw)
 
     def batch_get_traces(self, ids) -> tuple[dict[str, dict], list[str]]:
         """BatchGetTraces for any number of ids (5 per call, following NextToken).

@@ -3,7 +3,12 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from helpers import VENV_BIN, client_env, new_id, new_trace_id, segment_doc
+
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
 
 
 def aws(baton, tmp_path, *args) -> dict:

@@ -8,6 +8,9 @@ from botocore.exceptions import ClientError
 
 from helpers import entities_by_id, new_id, new_trace_id, segment_doc
 
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
+
 
 def iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,6 +14,9 @@ import pytest
 
 from helpers import REPO, client_env, new_id, new_trace_id, run_client
 
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
+
 SCREENSHOTS = REPO / "screenshots" / "console"
 DRIVER = REPO / "tests" / "browser" / "drive.mjs"
 MARKUP = "<script>alert(1)</script>"

@@ -3,7 +3,12 @@ before SIGTERM survive a graceful shutdown. Restarts use the same data dir."""
 import json
 import signal
 
+import pytest
+
 from helpers import datagram, new_trace_id, segment_doc
+
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
 
 
 def test_startup_lines(baton):

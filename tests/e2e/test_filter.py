@@ -17,6 +17,9 @@ from botocore.exceptions import ClientError
 
 from helpers import BatonServer, new_id, new_trace_id
 
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
+
 NOW = math.floor(time.time())
 BASE = NOW - 300         # the dataset: every trace starts in [BASE, BASE + 13)
 WINDOW = (BASE - 1, BASE + 20)

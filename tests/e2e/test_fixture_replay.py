@@ -4,6 +4,9 @@ import pytest
 
 from helpers import DATA_DIR, child_ids, entities_by_id, read_datagram_file, strip_children, walk
 
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
+
 SCENARIOS = ["xray_sdk_basic", "xray_sdk_streaming", "powertools_lambda"]
 
 

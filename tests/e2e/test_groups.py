@@ -10,6 +10,9 @@ from botocore.exceptions import ClientError
 from helpers import new_trace_id, segment_doc
 from test_api_awscli import aws
 
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
+
 ARN = re.compile(r"^arn:aws:xray:local:000000000000:group/(?P<name>[\w.-]+)/[0-9A-Z]{26}$")
 
 

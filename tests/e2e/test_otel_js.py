@@ -11,7 +11,12 @@ import time
 
 import requests
 
+import pytest
+
 from helpers import REPO, entities_by_id, parsed_documents
+
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
 
 EXPORTER = REPO / "tests" / "otel-js" / "export.mjs"
 CALLER = "Root=1-{epoch:08x}-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"

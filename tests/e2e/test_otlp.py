@@ -32,6 +32,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from helpers import BATON_BIN, REPO, entities_by_id, parsed_documents
 
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
+
 CAPTURES = REPO / "crates" / "baton-otlp" / "tests" / "data"
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 # The resource of a Lambda function, as the SDK's Lambda detector would describe it.

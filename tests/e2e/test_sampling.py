@@ -16,6 +16,9 @@ import pytest
 from helpers import CLIENTS_DIR, BatonServer, client_env
 from test_groups import invalid_request
 
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
+
 SERVICE = "e2e-sampling"
 ARN_PREFIX = "arn:aws:xray:local:000000000000:sampling-rule/"
 DEFAULT_RECORD = {

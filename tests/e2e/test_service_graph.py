@@ -4,7 +4,12 @@ statistics of each node and edge."""
 import json
 import time
 
+import pytest
+
 from helpers import client_env, new_id, new_trace_id, powertools_env, run_client
+
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
 
 
 def graph_by_name(graph):

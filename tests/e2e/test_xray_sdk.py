@@ -3,8 +3,13 @@ back through the X-Ray API (boto3)."""
 import json
 import time
 
+import pytest
+
 from helpers import (client_env, entities_by_id, name_tree, parse_trace_header, parsed_documents, run_client,
                      strip_children, walk)
+
+# The API and what it reads from the store: on both stores (conftest.py).
+pytestmark = pytest.mark.stores("sqlite", "clickhouse")
 
 
 def sdk_env(baton, tmp_path):
