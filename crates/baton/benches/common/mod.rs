@@ -1,10 +1,12 @@
 //! What the benchmarks share: the real `baton serve` (release build) in a
-//! temp dir, its metrics and its memory.
+//! temp dir, its metrics and its memory, and a ClickHouse started by
+//! scripts/clickhouse.
 
 // Each benchmark compiles this module and uses a part of it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -111,4 +113,38 @@ pub(crate) fn kernel_udp_drops() -> f64 {
         .find(|(name, _)| *name == "RcvbufErrors")
         .and_then(|(_, value)| value.parse().ok())
         .unwrap_or(f64::NAN)
+}
+
+/// Debian's ClickHouse on loopback in a temp dir (scripts/clickhouse),
+/// stopped and removed when dropped.
+pub(crate) struct ClickHouse {
+    /// Its HTTP interface, for `--clickhouse-url`.
+    pub(crate) url: String,
+    dir: tempfile::TempDir,
+}
+
+impl ClickHouse {
+    pub(crate) fn start() -> ClickHouse {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let output = Command::new("python3")
+            .arg(clickhouse_script())
+            .arg("start")
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running scripts/clickhouse (python3 and Debian's clickhouse-server are needed)");
+        assert!(output.status.success(), "scripts/clickhouse start failed");
+        let url = String::from_utf8(output.stdout).expect("utf-8").lines().next().expect("a URL").to_owned();
+        ClickHouse { url, dir }
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        let _ = Command::new("python3").arg(clickhouse_script()).arg("stop").arg(self.dir.path()).status();
+    }
+}
+
+fn clickhouse_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/clickhouse")
 }
