@@ -116,7 +116,9 @@ def test_two_processes_on_one_database_see_the_same_data(baton_factory):
 def test_killing_clickhouse_during_ingest_loses_no_acknowledged_document(own_clickhouse, baton_factory):
     """Four clients put batches all along; ClickHouse is SIGKILLed in the middle and
     started again on the same data. Every batch Baton acknowledged must be readable,
-    from the same Baton, which must take documents again by itself."""
+    from the same Baton, which must take documents again by itself. Documents that
+    came over UDP while ClickHouse was down (nobody awaits them) are written once it
+    is back."""
     clickhouse = own_clickhouse()
     baton = baton_factory(clickhouse=ClickHouseTarget(clickhouse.url, new_database()))
     acknowledged: dict[str, dict] = {}
@@ -151,6 +153,8 @@ def test_killing_clickhouse_during_ingest_loses_no_acknowledged_document(own_cli
     clickhouse.kill()
     with lock:
         before_crash = len(acknowledged)
+    over_udp = [segment_doc(new_trace_id(), "crash-udp") for _ in range(200)]
+    baton.send_datagrams(datagram(d) for d in over_udp)
     time.sleep(3)  # Baton meets a dead ClickHouse: refused connections, retries
     assert baton.alive(), f"baton exited while ClickHouse was down:\n{baton.stderr_tail()}"
     clickhouse.start()
@@ -170,6 +174,10 @@ def test_killing_clickhouse_during_ingest_loses_no_acknowledged_document(own_cli
                                f"{sorted(set(map(str, answers)))}")
     for trace_id, doc in acknowledged.items():
         assert [json.loads(s["Document"]) for s in traces[trace_id]["Segments"]] == [doc]
+    traces, unprocessed = baton.batch_get_traces(d["trace_id"] for d in over_udp)
+    assert unprocessed == [], f"{len(unprocessed)} of {len(over_udp)} UDP documents sent during the outage lost"
+    for doc in over_udp:
+        assert [json.loads(s["Document"]) for s in traces[doc["trace_id"]]["Segments"]] == [doc]
     # What was refused while ClickHouse was down was refused in the API's way, not by a dropped connection.
     assert {str(a) for a in answers} <= {"200", "500", "503"}, sorted(set(map(str, answers)))
 
