@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
-from helpers import (CLICKHOUSE_URL, ClickHouseTarget, clickhouse_query, clickhouse_script, datagram, new_database,
-                     new_id, new_trace_id, segment_doc)
+from helpers import (BATON_BIN, CLICKHOUSE_URL, ClickHouseTarget, clickhouse_query, clickhouse_script, datagram,
+                     new_database, new_id, new_trace_id, segment_doc)
 
 pytestmark = pytest.mark.skipif(not CLICKHOUSE_URL or not shutil.which("clickhouse-server"),
                                 reason="needs BATON_CLICKHOUSE_URL and clickhouse-server (scripts/test sets both up)")
@@ -218,3 +219,30 @@ def test_distributed_over_two_shards(own_clickhouse, baton_factory):
         rows = int(clickhouse_query(url, f"SELECT sum(rows) FROM system.parts WHERE database = '{database}' "
                                          "AND active").strip() or 0)
         assert rows > 0, f"no rows of {database} on the shard at {url}"
+
+
+def test_user_and_password(own_clickhouse, baton_factory, monkeypatch):
+    """--clickhouse-user and --clickhouse-password (or BATON_CLICKHOUSE_PASSWORD) reach
+    ClickHouse; a wrong password stops `baton serve` at once, saying why, without
+    printing the password."""
+    script = clickhouse_script()
+    clickhouse = own_clickhouse()
+    target = ClickHouseTarget(clickhouse.url, new_database())
+    user = ["--clickhouse-user", script.USER]
+    with_flag = baton_factory(clickhouse=target, extra_args=[*user, "--clickhouse-password", script.PASSWORD])
+    doc = segment_doc(new_trace_id(), "with-password")
+    resp = put(with_flag, [doc])
+    assert resp.status_code == 200 and resp.json()["UnprocessedTraceSegments"] == [], resp.text
+    monkeypatch.setenv("BATON_CLICKHOUSE_PASSWORD", script.PASSWORD)
+    with_env = baton_factory(clickhouse=target, extra_args=user)
+    traces, unprocessed = with_env.batch_get_traces([doc["trace_id"]])
+    assert unprocessed == [] and json.loads(traces[doc["trace_id"]]["Segments"][0]["Document"]) == doc
+
+    monkeypatch.delenv("BATON_CLICKHOUSE_PASSWORD")
+    wrong = subprocess.run([str(BATON_BIN), "serve", *target.args(), *user, "--clickhouse-password", "not-the-one",
+                            "--listen", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert wrong.returncode == 1, wrong
+    assert wrong.stdout == "", wrong.stdout
+    assert f"Wrong password for user {script.USER}" in wrong.stderr, wrong.stderr
+    assert "not-the-one" not in wrong.stderr, wrong.stderr
