@@ -181,6 +181,10 @@ def test_killing_clickhouse_during_ingest_loses_no_acknowledged_document(own_cli
         assert [json.loads(s["Document"]) for s in traces[doc["trace_id"]]["Segments"]] == [doc]
     # What was refused while ClickHouse was down was refused in the API's way, not by a dropped connection.
     assert {str(a) for a in answers} <= {"200", "500", "503"}, sorted(set(map(str, answers)))
+    # The UDP documents kept for a retry show on /metrics, and none was given up.
+    metrics = baton.metrics()
+    assert metrics.get_value("baton_store_documents_retried_total") >= len(over_udp)
+    assert metrics.get_value("baton_store_documents_abandoned_total") == 0
 
 
 def test_distributed_over_two_shards(own_clickhouse, baton_factory):

@@ -471,9 +471,23 @@ impl Metrics {
             &mut out,
             "baton_store_documents_failed_total",
             "counter",
-            "Documents in store batches that failed to write.",
+            "Documents in store batches that failed to write (each attempt counted).",
         );
         let _ = writeln!(out, "baton_store_documents_failed_total {}", load(&writer.documents_failed));
+        family(
+            &mut out,
+            "baton_store_documents_retried_total",
+            "counter",
+            "Documents nobody awaits (UDP) kept after a failed write to be written again (each failure counted).",
+        );
+        let _ = writeln!(out, "baton_store_documents_retried_total {}", load(&writer.documents_retried));
+        family(
+            &mut out,
+            "baton_store_documents_abandoned_total",
+            "counter",
+            "Documents nobody awaits given up after their writes failed for the retry period.",
+        );
+        let _ = writeln!(out, "baton_store_documents_abandoned_total {}", load(&writer.documents_abandoned));
         family(&mut out, "baton_store_queue_documents", "gauge", "Documents waiting for the store writer.");
         let _ = writeln!(out, "baton_store_queue_documents {}", load(&writer.queued_documents));
         family(&mut out, "baton_store_queue_bytes", "gauge", "Bytes of documents waiting for the store writer.");
@@ -509,7 +523,12 @@ mod tests {
         }
         .emit(&metrics);
         DocumentsReceived { protocol: Protocol::Http, count: 3 }.emit(&metrics);
-        let text = metrics.render(&WriterStats::default());
+        let writer = WriterStats::default();
+        writer.documents_retried.store(5, std::sync::atomic::Ordering::Relaxed);
+        writer.documents_abandoned.store(2, std::sync::atomic::Ordering::Relaxed);
+        let text = metrics.render(&writer);
+        assert!(text.contains("baton_store_documents_retried_total 5\n"));
+        assert!(text.contains("baton_store_documents_abandoned_total 2\n"));
         assert!(text.contains("baton_documents_rejected_total{protocol=\"udp\",reason=\"InvalidTraceId\"} 1\n"));
         assert!(text.contains("baton_documents_rejected_total{protocol=\"udp\",reason=\"InvalidHeader\"} 0\n"));
         assert!(!text.contains("protocol=\"http\",reason=\"InvalidHeader\""));
