@@ -181,28 +181,17 @@ impl<'de> Deserialize<'de> for DoubleValue {
     }
 }
 
-/// Decodes standard base64 (with or without padding).
+/// Decodes base64, standard or URL-safe, with or without padding (proto3's
+/// JSON mapping lets a writer choose).
 fn base64(text: &str) -> Result<Vec<u8>, String> {
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    for byte in text.bytes().filter(|byte| *byte != b'=') {
-        let sextet = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return Err(format!("bytesValue {text:?} is not base64")),
-        };
-        bits = bits << 6 | u32::from(sextet);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    Ok(out)
+    use base64::Engine as _;
+    use base64::alphabet::{STANDARD, URL_SAFE};
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&STANDARD, config)
+        .decode(text)
+        .or_else(|_| GeneralPurpose::new(&URL_SAFE, config).decode(text))
+        .map_err(|_| format!("bytesValue {text:?} is not base64"))
 }
 
 #[cfg(test)]

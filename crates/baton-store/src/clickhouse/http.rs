@@ -84,20 +84,8 @@ fn statement_head(statement: &str) -> &str {
 
 /// Standard base64 with padding, for HTTP basic authentication.
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut encoded = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let word =
-            chunk.iter().enumerate().fold(0u32, |word, (index, byte)| word | u32::from(*byte) << (16 - 8 * index));
-        for index in 0..4 {
-            if index <= chunk.len() {
-                encoded.push(char::from(ALPHABET[(word >> (18 - 6 * index) & 63) as usize]));
-            } else {
-                encoded.push('=');
-            }
-        }
-    }
-    encoded
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]
