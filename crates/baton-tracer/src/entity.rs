@@ -4,13 +4,14 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
 
 use baton_model::{Sampled, SegmentId, TraceHeader, TraceId, TraceParent};
 use serde::Serialize;
 use smallvec::SmallVec;
+use spin::mutex::{SpinMutex, SpinMutexGuard};
 
+use crate::clock::now_micros;
 use crate::config::tracer;
 use crate::context::{self, Instrumented};
 use crate::error::TracerError;
@@ -195,20 +196,26 @@ pub(crate) struct Exception {
 }
 
 /// The trace a subsegment belongs to, and what its outgoing headers carry along.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct TraceContext {
     pub(crate) id: TraceId,
+    /// Shared by the trace's subsegments; `None` (most traces) spares each of them a reference count.
+    carried: Option<Arc<Carried>>,
+}
+
+/// The incoming header's fields that outgoing headers repeat.
+#[derive(Debug)]
+struct Carried {
     lineage: Option<String>,
     extra: Vec<(String, String)>,
 }
 
 impl TraceContext {
-    fn from_header(id: TraceId, header: Option<&TraceHeader>) -> Arc<TraceContext> {
-        Arc::new(TraceContext {
-            id,
-            lineage: header.and_then(|header| header.lineage.clone()),
-            extra: header.map(|header| header.extra.clone()).unwrap_or_default(),
-        })
+    fn from_header(id: TraceId, header: Option<&TraceHeader>) -> TraceContext {
+        let carried = header
+            .filter(|header| header.lineage.is_some() || !header.extra.is_empty())
+            .map(|header| Arc::new(Carried { lineage: header.lineage.clone(), extra: header.extra.clone() }));
+        TraceContext { id, carried }
     }
 
     fn header(&self, parent: SegmentId, sampled: Sampled) -> TraceHeader {
@@ -217,8 +224,8 @@ impl TraceContext {
             parent: Some(parent),
             sampled: Some(sampled),
             self_id: None,
-            lineage: self.lineage.clone(),
-            extra: self.extra.clone(),
+            lineage: self.carried.as_ref().and_then(|carried| carried.lineage.clone()),
+            extra: self.carried.as_ref().map(|carried| carried.extra.clone()).unwrap_or_default(),
         }
     }
 }
@@ -229,19 +236,24 @@ pub(crate) enum Parent {
     /// The caller's entity, in another process (a document Baton may never see, like Lambda's facade).
     Remote(SegmentId),
     /// An entity of this process, which embeds the subsegment when it ends
-    /// first. Weak, because the parent holds its closed children.
-    Local { id: SegmentId, node: Weak<Node> },
+    /// first ([`State::open_parent`] holds it until then).
+    Local(SegmentId),
 }
 
 /// A recorded segment or subsegment.
 pub(crate) struct Node {
-    pub(crate) trace: Arc<TraceContext>,
+    pub(crate) trace: TraceContext,
     pub(crate) id: SegmentId,
     pub(crate) parent: Parent,
     pub(crate) segment: bool,
     pub(crate) start: u64,
-    pub(crate) state: Mutex<State>,
+    /// A spin lock, not a `Mutex`: held for a few nanoseconds and almost never
+    /// contended, it costs one atomic operation less, a sixth of a subsegment.
+    pub(crate) state: NodeLock,
 }
+
+/// The lock of a node's [`State`]; contention yields the thread.
+pub(crate) type NodeLock = SpinMutex<State, spin::relax::Yield>;
 
 /// What is recorded on a node until it ends.
 #[derive(Default)]
@@ -257,6 +269,10 @@ pub(crate) struct State {
     pub(crate) more: Option<Box<More>>,
     /// Closed children, embedded in this node's document when it is sent.
     pub(crate) children: Vec<Arc<Node>>,
+    /// The parent in this process, held while this node is open and let go
+    /// when it ends, so that a closed child never holds its parent (which
+    /// holds it) and no cycle outlives the tree.
+    open_parent: Option<Arc<Node>>,
     pub(crate) end: Option<u64>,
 }
 
@@ -314,12 +330,8 @@ pub struct Subsegment(Inner);
 #[derive(Clone)]
 enum Inner {
     Off,
-    Unsampled(Arc<TraceContext>),
+    Unsampled(TraceContext),
     Recording(Arc<Node>),
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_micros() as u64)
 }
 
 fn new_segment_id() -> SegmentId {
@@ -344,18 +356,15 @@ impl Subsegment {
         if !tracer.config.enabled {
             return Subsegment::off();
         }
-        // Borrowed, not cloned: only the trace and a weak link to the parent are needed.
-        // `Some((trace, None))`: the current trace is not sampled.
+        // Borrowed, not cloned: only the trace and the parent node are needed.
         let current = context::with_current(|current| match &current.0 {
-            Inner::Recording(parent) => {
-                Some((parent.trace.clone(), Some(Parent::Local { id: parent.id, node: Arc::downgrade(parent) })))
-            }
-            Inner::Unsampled(trace) => Some((trace.clone(), None)),
+            Inner::Recording(parent) => Some(Ok(parent.clone())),
+            Inner::Unsampled(trace) => Some(Err(trace.clone())),
             Inner::Off => None,
         });
         match current {
-            Some((trace, Some(parent))) => Subsegment::recording(trace, parent, false, name),
-            Some((trace, None)) => Subsegment(Inner::Unsampled(trace)),
+            Some(Ok(parent)) => Subsegment::child(parent, name),
+            Some(Err(trace)) => Subsegment(Inner::Unsampled(trace)),
             None if tracer.config.in_lambda => match lambda_header() {
                 Some(header) => Subsegment::begin_remote(name, &header),
                 None => Subsegment::off(),
@@ -385,15 +394,25 @@ impl Subsegment {
         Subsegment::recording(trace, Parent::Remote(parent), false, name)
     }
 
-    fn recording(trace: Arc<TraceContext>, parent: Parent, segment: bool, name: impl Into<Cow<'static, str>>) -> Self {
-        let state = State { name: name.into(), ..State::default() };
+    fn recording(trace: TraceContext, parent: Parent, segment: bool, name: impl Into<Cow<'static, str>>) -> Self {
+        Subsegment::new_node(trace, parent, segment, State { name: name.into(), ..State::default() })
+    }
+
+    /// A subsegment of `parent`, which holds it once it ends.
+    fn child(parent: Arc<Node>, name: impl Into<Cow<'static, str>>) -> Self {
+        let (trace, id) = (parent.trace.clone(), parent.id);
+        let state = State { name: name.into(), open_parent: Some(parent), ..State::default() };
+        Subsegment::new_node(trace, Parent::Local(id), false, state)
+    }
+
+    fn new_node(trace: TraceContext, parent: Parent, segment: bool, state: State) -> Self {
         Subsegment(Inner::Recording(Arc::new(Node {
             trace,
             id: new_segment_id(),
             parent,
             segment,
             start: now_micros(),
-            state: Mutex::new(state),
+            state: NodeLock::new(state),
         })))
     }
 
@@ -457,9 +476,9 @@ impl Subsegment {
         amzn.into_iter().chain(self.traceparent().map(|parent| ("traceparent", parent.to_string())))
     }
 
-    fn state(&self) -> Option<MutexGuard<'_, State>> {
+    fn state(&self) -> Option<SpinMutexGuard<'_, State>> {
         let Inner::Recording(node) = &self.0 else { return None };
-        let state = node.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = node.state.lock();
         state.end.is_none().then_some(state)
     }
 
@@ -673,23 +692,25 @@ impl Subsegment {
     pub fn end(&self) {
         let Inner::Recording(node) = &self.0 else { return };
         let end = now_micros();
-        let first_exception = {
-            let mut state = node.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (first_exception, parent) = {
+            let mut state = node.state.lock();
             if state.end.is_some() {
                 return;
             }
             state.end = Some(end.max(node.start));
             let first = state.more.as_ref().and_then(|more| more.exceptions.first());
-            first.map(|exception| (exception.id.clone(), exception.message.clone()))
+            (first.map(|exception| (exception.id.clone(), exception.message.clone())), state.open_parent.take())
         };
-        if let Parent::Local { node: parent, .. } = &node.parent
-            && let Some(parent) = parent.upgrade()
-        {
-            let mut state = parent.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(parent) = parent {
+            let mut state = parent.state.lock();
             if first_exception.is_some() {
                 state.more().child_exception = first_exception;
             }
             if state.end.is_none() {
+                if state.children.capacity() == 0 {
+                    // One allocation for most parents, not three as the vector grows to 16.
+                    state.children.reserve_exact(16);
+                }
                 state.children.push(node.clone());
                 if state.children.len() <= STREAM_CHILDREN {
                     return;

@@ -38,6 +38,7 @@
 #[cfg(feature = "aws-sdk")]
 pub mod aws;
 mod capture;
+mod clock;
 mod config;
 mod context;
 mod emit;

@@ -65,7 +65,7 @@ impl Rendered {
 
 /// Renders a closed node and its closed children.
 fn render(node: &Node) -> Rendered {
-    let state = node.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let state = node.state.lock();
     let more = state.more.as_deref().unwrap_or(&NO_MORE);
     let mut out = String::with_capacity(512);
     out.push_str("{\"id\":\"");
@@ -79,7 +79,7 @@ fn render(node: &Node) -> Rendered {
     let _ = write!(out, ",\"trace_id\":\"{}\"", node.trace.id);
     match &node.parent {
         Parent::None => {}
-        Parent::Remote(id) | Parent::Local { id, .. } => {
+        Parent::Remote(id) | Parent::Local(id) => {
             let _ = write!(out, ",\"parent_id\":\"{id}\"");
         }
     }

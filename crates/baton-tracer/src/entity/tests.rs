@@ -17,13 +17,13 @@ fn remote_child(name: &'static str) -> Subsegment {
 
 fn child_of(parent: &Subsegment, name: &'static str) -> Subsegment {
     let Inner::Recording(node) = &parent.0 else { panic!("not recording") };
-    Subsegment::recording(node.trace.clone(), Parent::Local { id: node.id, node: Arc::downgrade(node) }, false, name)
+    Subsegment::child(node.clone(), name)
 }
 
 /// Ends `subsegment` and gives the documents the sender would write for it.
 fn finish(subsegment: &Subsegment) -> Vec<Value> {
     let Inner::Recording(node) = &subsegment.0 else { panic!("not recording") };
-    node.state.lock().unwrap().end = Some(node.start + 1_500);
+    node.state.lock().end = Some(node.start + 1_500);
     let documents = crate::render::documents(node);
     documents.iter().map(|document| serde_json::from_str(document).expect("valid JSON")).collect()
 }
@@ -183,7 +183,7 @@ fn a_parent_holding_too_many_children_lets_them_go() {
         child_of(&handler, "step").end();
     }
     let Inner::Recording(node) = &handler.0 else { unreachable!() };
-    assert!(node.state.lock().unwrap().children.is_empty(), "streamed to the sender, not held");
+    assert!(node.state.lock().children.is_empty(), "streamed to the sender, not held");
     child_of(&handler, "last").end();
     let [document] = finish(&handler).try_into().unwrap();
     assert_eq!(document["subsegments"].as_array().unwrap().len(), 1);
@@ -200,6 +200,20 @@ fn a_sent_tree_is_freed() {
     finish(&handler);
     drop(handler);
     assert!(weak.upgrade().is_none(), "a child must not keep its parent alive, nor the parent its child");
+}
+
+#[test]
+fn a_tree_never_ended_is_freed() {
+    let handler = remote_child("## handler");
+    let (closed, open) = (child_of(&handler, "closed"), child_of(&handler, "open"));
+    closed.end();
+    let weak = |subsegment: &Subsegment| match &subsegment.0 {
+        Inner::Recording(node) => Arc::downgrade(node),
+        _ => unreachable!(),
+    };
+    let nodes = [weak(&handler), weak(&closed), weak(&open)];
+    drop((handler, closed, open));
+    assert!(nodes.iter().all(|node| node.upgrade().is_none()), "dropped handles free the tree, ended or not");
 }
 
 #[test]
