@@ -128,8 +128,10 @@ impl Sender {
 /// The sender thread: every round (a full batch, a flush, or [`ROUND`]
 /// elapsed) writes the queued entities' documents and sends them.
 fn run(shared: &Shared, mut transport: Box<dyn Transport>) {
+    // Swapped with the queue's, so neither thread allocates a new one each round.
+    let mut entities = Vec::new();
     loop {
-        let (entities, ticket) = {
+        let ticket = {
             let queue = shared.lock();
             let (mut queue, _) = shared
                 .wake
@@ -137,13 +139,14 @@ fn run(shared: &Shared, mut transport: Box<dyn Transport>) {
                     queue.entities.len() < WAKE_AT && queue.flushes_requested == queue.flushes_done
                 })
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            (std::mem::take(&mut queue.entities), queue.flushes_requested)
+            std::mem::swap(&mut queue.entities, &mut entities);
+            queue.flushes_requested
         };
         crate::clock::calibrate();
         for document in entities.iter().flat_map(|entity| crate::render::documents(entity)) {
             transport.send(&document);
         }
-        drop(entities);
+        entities.clear();
         transport.flush();
         let mut queue = shared.lock();
         if queue.flushes_done < ticket {
