@@ -34,8 +34,8 @@ pub(crate) fn now_micros() -> u64 {
     }
 }
 
-/// Measures the counter's rate against the system clock since the anchor;
-/// cheap enough to call every round.
+/// Measures the counter's rate against the system clock since the anchor
+/// (the first call takes the anchor); cheap enough to call every round.
 pub(crate) fn calibrate() {
     let Some(anchor) = anchor() else { return };
     let (micros, ticks) = paired_read();

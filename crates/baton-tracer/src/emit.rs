@@ -71,6 +71,8 @@ impl Sender {
             #[cfg(feature = "otlp")]
             Exporter::Otlp(endpoint) => Box::new(crate::otlp::OtlpTransport::new(endpoint, &config.service_name)),
         };
+        // Takes the clock's anchor now, so that no handler's first subsegment reads sysfs.
+        crate::clock::calibrate();
         let shared = Arc::new(Shared::default());
         let sender_side = shared.clone();
         std::thread::Builder::new()

@@ -356,7 +356,8 @@ impl Subsegment {
         if !tracer.config.enabled {
             return Subsegment::off();
         }
-        // Borrowed, not cloned: only the trace and the parent node are needed.
+        // The current handle is borrowed; only its node (`Ok`) or, for a
+        // trace not sampled, its trace (`Err`) is cloned.
         let current = context::with_current(|current| match &current.0 {
             Inner::Recording(parent) => Some(Ok(parent.clone())),
             Inner::Unsampled(trace) => Some(Err(trace.clone())),
