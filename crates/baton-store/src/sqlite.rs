@@ -2,29 +2,44 @@
 //! in the data directory.
 //!
 //! Data is partitioned by the UTC day a trace was first received: each day
-//! has a `docs_YYYYMMDD.log` file (the documents' text, appended once and
-//! never rewritten), a `seg_YYYYMMDD` table (where each document is in the
-//! log) and a `sum_YYYYMMDD` table (trace summaries), and every document of a
-//! trace goes to the partition of its first document. Keeping the text out
-//! of SQLite writes it once, sequentially, instead of through a B-tree, its
-//! write-ahead log and a checkpoint: about a third more documents a second.
-//! A batch appends to the log before its transaction commits, so a crash
-//! leaves at most unreferenced bytes at the log's end. Retention drops whole partitions. A trace is looked up
-//! from the day before its id's epoch on; the few first received earlier (a
-//! sender's clock ahead of ours, ids not made by an X-Ray SDK) are recorded
-//! with their day in the `strays` table. The write connection keeps the
-//! recent traces' [`SegmentInfo`]s in memory, so that a summary is recomputed
-//! from facts already parsed rather than from stored text.
+//! has a `docs_YYYYMMDD.log` file (the documents' text, each after its
+//! length, appended once and never rewritten), a `seg_YYYYMMDD` table (where
+//! each document is in the log) and a `sum_YYYYMMDD` table (trace
+//! summaries), and every document of a trace goes to the partition of its
+//! first document. Keeping the text out of SQLite writes it once,
+//! sequentially, instead of through a B-tree, its write-ahead log and a
+//! checkpoint: about a third more documents a second.
+//!
+//! A batch only appends to the logs (synced when its sender awaits it) and
+//! updates the writer's memory. A trace's rows (places, summary, term
+//! postings, rollups) are written later, *settled*, for all unsettled traces
+//! at once in trace order: once their documents pass [`SETTLE_DOCUMENTS`]
+//! or the oldest is [`SETTLE_AFTER`] old, and before any read. Trace keys
+//! begin with the epoch second, so a settle fills B-tree pages with the
+//! traces of the same seconds instead of rewriting a page per trace: with
+//! random trace ids, writing rows at every batch lost 29 % of documents at
+//! 100k a second, settling loses none (`benches/ingest.rs`). The `settled`
+//! table keeps each log's length at the last settle; opening the store
+//! reads the logs past it again, so a crash loses no document a batch wrote,
+//! and cuts off a document a crash left half-appended.
+//!
+//! Retention drops whole partitions. A trace is looked up from the day
+//! before its id's epoch on; the few first received earlier (a sender's
+//! clock ahead of ours, ids not made by an X-Ray SDK) are recorded with
+//! their day in the `strays` table. The write connection keeps the recent
+//! traces' [`SegmentInfo`]s in memory (always those of unsettled traces), so
+//! that a summary is recomputed from facts already parsed rather than from
+//! stored text.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use baton_model::sampling::RulePatterns;
 use baton_model::{Document, InvocationLog, SegmentId, SegmentInfo, TraceId, time};
@@ -48,7 +63,19 @@ const DATABASE_FILE: &str = "baton.sqlite3";
 /// A new table outside partitions (`logs`, `sampling_rules`) keeps the
 /// version: older code of the same version ignores it, and opening creates
 /// it in an older store.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
+/// How long after its first unsettled document a trace's rows are written
+/// at the latest (sooner before a read, or past [`SETTLE_DOCUMENTS`]).
+const SETTLE_AFTER: Duration = Duration::from_secs(1);
+/// The unsettled documents past which the writer writes their traces' rows.
+const SETTLE_DOCUMENTS: usize = 16_384;
+/// The unsettled documents past which a batch is refused until their rows
+/// are written (while settling fails, memory stays bounded).
+const MAX_UNSETTLED_DOCUMENTS: usize = 4 * SETTLE_DOCUMENTS;
+/// The bytes before each document in a log: its length, little-endian.
+const FRAME_BYTES: usize = 4;
+/// Where a document's text is in its log: `(offset, length)`.
+type Place = (u64, u64);
 /// The most summary rows a filtered query reads from each partition at a time.
 const FILTER_CHUNK: usize = 2048;
 
@@ -132,7 +159,7 @@ pub struct SqliteOptions {
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
-            cached_documents: 100_000,
+            cached_documents: 50_000,
             scan_budget: 250_000,
             pending_postings: 65_536,
             clock: Arc::new(time::now),
@@ -149,6 +176,9 @@ pub struct SqliteStore {
     partitions: RwLock<Vec<Partition>>,
     /// Term index postings not flushed yet; readers see them too.
     pending: Mutex<Pending>,
+    /// How many traces have documents in the log whose rows are not
+    /// written; a reader has them written first.
+    unsettled: AtomicUsize,
     clock: Arc<dyn Fn() -> f64 + Send + Sync>,
     scan_budget: usize,
     checkpointer: Option<JoinHandle<()>>,
@@ -171,6 +201,13 @@ struct WriteSide {
     cache: TraceCache,
     statements: HashMap<i64, PartitionStatements>,
     durability: Durability,
+    /// The traces with unsettled documents (in the log, their rows not
+    /// written), each once.
+    unsettled: Vec<TraceId>,
+    /// The unsettled documents, over all traces.
+    unsettled_documents: usize,
+    /// When the first of them was written.
+    unsettled_since: Option<Instant>,
 }
 
 impl WriteSide {
@@ -184,6 +221,61 @@ impl WriteSide {
             self.durability = durability;
         }
         Ok(())
+    }
+
+    /// The log of partition `day`, opened for appending.
+    fn log(&mut self, dir: &Path, day: i64) -> Result<&mut DocumentLog, Error> {
+        Ok(match self.logs.entry(day) {
+            std::collections::hash_map::Entry::Occupied(open) => open.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(DocumentLog::open(&log_path(dir, day))?),
+        })
+    }
+
+    /// Writes the appended texts to their logs, synced when asked.
+    fn flush_logs(&mut self, durability: Durability) -> Result<(), Error> {
+        for log in self.logs.values_mut().filter(|log| !log.pending.is_empty()) {
+            log.flush(durability == Durability::Synced)
+                .map_err(|error| Error::WriteFailed(format!("document log: {error}")))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the texts of a batch that failed (some may be in a log
+    /// already, where nothing points to them).
+    fn discard_pending(&mut self) {
+        for log in self.logs.values_mut() {
+            log.pending.clear();
+        }
+    }
+
+    /// Applies a document, whose text is at `place` in its trace's log, to
+    /// its cached trace; a stored document leaves the trace unsettled.
+    fn record(&mut self, info: &SegmentInfo, (offset, length): Place) {
+        let trace = info.trace_id;
+        let WriteSide { cache, unsettled, unsettled_documents, unsettled_since, .. } = self;
+        // The summary the store holds, which the rollups take out when the
+        // rows are written again.
+        let previous = cache
+            .get_mut(trace)
+            .filter(|entry| entry.unsettled.is_none() && !entry.documents.is_empty())
+            .map(|entry| summarize(&entry.documents));
+        if cache.merge(trace, info).is_none() {
+            return;
+        }
+        let entry = cache.get_mut(trace).expect("merged above");
+        let rows = entry.unsettled.get_or_insert_with(|| {
+            unsettled.push(trace);
+            unsettled_since.get_or_insert_with(Instant::now);
+            Unsettled { first: offset, places: Vec::new(), previous }
+        });
+        push_place(&mut rows.places, info.id, offset, length);
+        *unsettled_documents += 1;
+    }
+
+    /// Whether the unsettled traces' rows are due.
+    fn settle_due(&self) -> bool {
+        self.unsettled_documents >= SETTLE_DOCUMENTS
+            || self.unsettled_since.is_some_and(|since| since.elapsed() >= SETTLE_AFTER)
     }
 }
 
@@ -251,6 +343,10 @@ impl SqliteStore {
                  day INTEGER PRIMARY KEY,
                  upto INTEGER NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS settled (
+                 day INTEGER PRIMARY KEY,
+                 upto INTEGER NOT NULL
+             );
              CREATE TABLE IF NOT EXISTS groups (
                  name TEXT NOT NULL PRIMARY KEY,
                  arn TEXT NOT NULL UNIQUE,
@@ -311,7 +407,7 @@ impl SqliteStore {
             Arc::clone(&options.clock),
             Arc::clone(&stopping),
         )?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             dir: dir.to_owned(),
             path,
             writer: Mutex::new(WriteSide {
@@ -320,15 +416,21 @@ impl SqliteStore {
                 cache: TraceCache::new(options.cached_documents),
                 statements: HashMap::new(),
                 durability: Durability::Synced,
+                unsettled: Vec::new(),
+                unsettled_documents: 0,
+                unsettled_since: None,
             }),
             readers: Mutex::new(Vec::new()),
             partitions: RwLock::new(partitions),
             pending: Mutex::new(pending),
+            unsettled: AtomicUsize::new(0),
             clock: options.clock,
             scan_budget: options.scan_budget,
             checkpointer: Some(checkpointer),
             stopping,
-        })
+        };
+        store.replay()?;
+        Ok(store)
     }
 
     fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
@@ -374,10 +476,205 @@ impl SqliteStore {
         Ok(changed)
     }
 
+    /// Puts `trace` in the writer's cache, read back from disk if stored; a
+    /// trace not stored yet goes to partition `day`.
+    fn load(
+        &self,
+        connection: &Connection,
+        cache: &mut TraceCache,
+        trace: TraceId,
+        day: i64,
+        known: &[Partition],
+    ) -> Result<(), Error> {
+        if !cache.contains(trace) {
+            let (day, infos) = find_trace(connection, &self.dir, trace, known)?.unwrap_or((day, Vec::new()));
+            cache.insert(trace, day, infos);
+        }
+        Ok(())
+    }
+
+    /// Writes the rows of every unsettled trace in one transaction: where
+    /// its documents are, its summary, its term postings, its rollups. In
+    /// trace order, so that traces of the same seconds, whose keys begin
+    /// with the same epoch, fill B-tree pages together instead of each
+    /// rewriting a page of its own.
+    fn settle(&self, side: &mut WriteSide) -> Result<(), Error> {
+        if side.unsettled.is_empty() {
+            return Ok(());
+        }
+        // The log is the durable copy: these rows can be written again from it.
+        side.set_durability(Durability::Buffered)?;
+        let WriteSide { connection, logs, cache, statements, unsettled, .. } = side;
+        let mut traces = std::mem::take(unsettled);
+        traces.sort_unstable_by_key(|trace| trace_key(*trace));
+        let mut known = self.partitions();
+        let mut postings = BatchPostings::default();
+        let mut rollups = BatchRollups::default();
+        let flushing = self.pending.lock().expect("pending postings poisoned").is_full();
+        // IMMEDIATE takes the write lock up front, waiting out a checkpoint
+        // restart; a deferred transaction would start as a read and fail to
+        // upgrade once the log was rewound underneath it.
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let result = (|| -> Result<(), Error> {
+            for trace in &traces {
+                let key = trace_key(*trace);
+                let entry = cache.traces.get_mut(trace).expect("unsettled traces stay cached");
+                let (day, rows) = (entry.day, entry.unsettled.as_ref().expect("listed as unsettled"));
+                if !known.iter().any(|partition| partition.day == day) {
+                    create_partition(&transaction, day)?;
+                    known.push(Partition {
+                        day,
+                        min_start: f64::INFINITY,
+                        max_start: f64::NEG_INFINITY,
+                        min_epoch: i64::MAX,
+                        max_epoch: i64::MIN,
+                    });
+                    known.sort_by_key(|partition| partition.day);
+                }
+                if is_stray(*trace, day) {
+                    transaction
+                        .prepare_cached("INSERT OR REPLACE INTO strays (trace, day) VALUES (?1, ?2)")?
+                        .execute(params![&key[..], day])?;
+                }
+                let sql = statements.entry(day).or_insert_with(|| PartitionStatements::new(day));
+                transaction.prepare_cached(&sql.insert_places)?.execute(params![
+                    &key[..],
+                    rows.first as i64,
+                    rows.places
+                ])?;
+                let summary = summarize(&entry.documents);
+                if let Some(previous) = &rows.previous {
+                    rollups.add(day, previous, -1);
+                }
+                rollups.add(day, &summary, 1);
+                postings.add(day, key, &summary, &mut entry.indexed);
+                let encoded = postcard::to_stdvec(&summary).map_err(|error| Error::Corrupt(error.to_string()))?;
+                transaction.prepare_cached(&sql.upsert_summary)?.execute(params![
+                    &key[..],
+                    summary.start_time,
+                    encoded
+                ])?;
+                let partition = known.iter_mut().find(|partition| partition.day == day).expect("created above");
+                let epoch = i64::from(trace.epoch());
+                partition.min_start = partition.min_start.min(summary.start_time);
+                partition.max_start = partition.max_start.max(summary.start_time);
+                partition.min_epoch = partition.min_epoch.min(epoch);
+                partition.max_epoch = partition.max_epoch.max(epoch);
+            }
+            rollup::write(std::mem::take(&mut rollups), &transaction)?;
+            let mut statement = transaction.prepare_cached(
+                "INSERT INTO partitions (day, min_start, max_start, min_epoch, max_epoch) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (day) DO UPDATE SET min_start = excluded.min_start, max_start = excluded.max_start,
+                     min_epoch = excluded.min_epoch, max_epoch = excluded.max_epoch",
+            )?;
+            for partition in known.iter().filter(|partition| partition.min_start.is_finite()) {
+                statement.execute(params![
+                    partition.day,
+                    partition.min_start,
+                    partition.max_start,
+                    partition.min_epoch,
+                    partition.max_epoch
+                ])?;
+            }
+            // Every document in the logs now has its rows: a replay after a
+            // crash starts at their current ends.
+            let mut ends: BTreeMap<i64, u64> = logs.iter().map(|(day, log)| (*day, log.length)).collect();
+            for trace in &traces {
+                let day = cache.traces[trace].day;
+                ends.entry(day).or_insert_with(|| log_length(&self.dir, day));
+            }
+            let mut statement = transaction.prepare_cached(
+                "INSERT INTO settled (day, upto) VALUES (?1, ?2) ON CONFLICT (day) DO UPDATE SET upto = excluded.upto",
+            )?;
+            for (day, upto) in &ends {
+                statement.execute(params![day, *upto as i64])?;
+            }
+            if flushing {
+                // Every posting so far, this settle's too, goes to disk, up
+                // to the logs' ends: after a crash, only traces written past
+                // them are indexed again.
+                let mut pending = self.pending.lock().expect("pending postings poisoned");
+                pending.merge(std::mem::take(&mut postings));
+                let rows = pending.rows();
+                drop(pending);
+                let watermarks = watermarks(&self.dir, logs, &rows);
+                term_index::flush(&transaction, rows, &watermarks)?;
+            }
+            Ok(())
+        })();
+        match result.and_then(|()| transaction.commit().map_err(Error::from)) {
+            Ok(()) => {
+                for trace in &traces {
+                    cache.traces.get_mut(trace).expect("unsettled traces stay cached").unsettled = None;
+                }
+                side.unsettled_documents = 0;
+                side.unsettled_since = None;
+                let mut pending = self.pending.lock().expect("pending postings poisoned");
+                if flushing {
+                    pending.clear();
+                }
+                pending.merge(postings);
+                drop(pending);
+                *self.partitions.write().expect("partition list poisoned") =
+                    known.into_iter().filter(|partition| partition.min_start.is_finite()).collect();
+                self.unsettled.store(0, Ordering::Release);
+                Ok(())
+            }
+            Err(error) => {
+                // The index may not hold what the cache says it posted.
+                for trace in &traces {
+                    cache.traces.get_mut(trace).expect("unsettled traces stay cached").indexed = None;
+                }
+                *unsettled = traces;
+                Err(error)
+            }
+        }
+    }
+
+    /// Has the unsettled traces' rows written, so that a read sees every
+    /// document written before it.
+    fn settle_for_read(&self) -> Result<(), Error> {
+        if self.unsettled.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
+        self.settle(&mut self.writer.lock().expect("writer poisoned"))
+    }
+
+    /// Writes the rows of the documents a crash left without: those of each
+    /// log past its `settled` watermark.
+    fn replay(&self) -> Result<(), Error> {
+        let mut guard = self.writer.lock().expect("writer poisoned");
+        let side = &mut *guard;
+        let known = self.partitions();
+        let mut replayed = 0u64;
+        for day in log_days(&self.dir)? {
+            let upto: i64 = side
+                .connection
+                .query_row("SELECT upto FROM settled WHERE day = ?1", params![day], |row| row.get(0))
+                .optional()?
+                .unwrap_or(0);
+            for (place, text) in read_log_tail(&log_path(&self.dir, day), upto as u64)? {
+                match Document::parse(text.as_bytes()) {
+                    Ok(document) => {
+                        self.load(&side.connection, &mut side.cache, document.info.trace_id, day, &known)?;
+                        side.record(&document.info, place);
+                        replayed += 1;
+                    }
+                    Err(error) => tracing::warn!(%error, day, offset = place.0, "logged document no longer parses"),
+                }
+            }
+        }
+        if replayed > 0 {
+            tracing::info!(replayed, "documents read back from the logs, whose rows a crash kept from being written");
+        }
+        self.settle(side)
+    }
+
     /// Writes the pending term index postings, so that the next start does
     /// not derive them again.
     fn flush_pending(&self) -> Result<(), Error> {
         let mut side = self.writer.lock().expect("writer poisoned");
+        self.settle(&mut side)?;
         let mut pending = self.pending.lock().expect("pending postings poisoned");
         let rows = pending.rows();
         if rows.is_empty() {
@@ -642,6 +939,53 @@ fn read_documents(dir: &Path, day: i64, trace: TraceId, places: Vec<(i64, i64)>)
     Ok(documents)
 }
 
+/// The days that have a document log in `dir`.
+fn log_days(dir: &Path) -> Result<Vec<i64>, Error> {
+    let listed =
+        std::fs::read_dir(dir).map_err(|error| Error::Corrupt(format!("cannot list {}: {error}", dir.display())))?;
+    let mut days = Vec::new();
+    for entry in listed {
+        let name =
+            entry.map_err(|error| Error::Corrupt(format!("cannot list {}: {error}", dir.display())))?.file_name();
+        let date = name.to_str().and_then(|name| name.strip_prefix("docs_")?.strip_suffix(".log"));
+        if let Some((year, month, day)) = date
+            .filter(|date| date.len() == 8)
+            .and_then(|date| Some((date[..4].parse().ok()?, date[4..6].parse().ok()?, date[6..].parse().ok()?)))
+        {
+            days.push(time::days_from_civil(year, month, day));
+        }
+    }
+    days.sort_unstable();
+    Ok(days)
+}
+
+/// The documents of a log from offset `from` on, each with the place of its
+/// text. A document cut short by a crash ends the log, and is cut off it so
+/// that the next one is appended where it began.
+fn read_log_tail(path: &Path, from: u64) -> Result<Vec<(Place, String)>, Error> {
+    let failed = |error: std::io::Error| Error::Corrupt(format!("cannot read {}: {error}", path.display()));
+    let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(failed)?;
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(from)).and_then(|_| file.read_to_end(&mut bytes)).map_err(failed)?;
+    let mut documents = Vec::new();
+    let mut at = 0;
+    while let Some(frame) = bytes.get(at..at + FRAME_BYTES) {
+        let length = u32::from_le_bytes(frame.try_into().expect("4 bytes")) as usize;
+        let Some(text) = bytes.get(at + FRAME_BYTES..at + FRAME_BYTES + length) else { break };
+        let offset = from + (at + FRAME_BYTES) as u64;
+        match std::str::from_utf8(text) {
+            Ok(text) => documents.push(((offset, length as u64), text.to_owned())),
+            Err(error) => tracing::warn!(%error, offset, "logged document is not UTF-8"),
+        }
+        at += FRAME_BYTES + length;
+    }
+    if at < bytes.len() {
+        tracing::warn!(path = %path.display(), bytes = bytes.len() - at, "cutting off a document a crash left unfinished");
+        file.set_len(from + at as u64).map_err(failed)?;
+    }
+    Ok(documents)
+}
+
 /// A partition's document log, open for appending by the writer.
 struct DocumentLog {
     file: File,
@@ -660,8 +1004,10 @@ impl DocumentLog {
         opened.map_err(|error| Error::Corrupt(format!("cannot open {}: {error}", path.display())))
     }
 
-    /// Adds a document to the batch; returns its `(offset, length)`.
-    fn append(&mut self, text: &str) -> (u64, u64) {
+    /// Adds a document to the batch, after its length; returns the place
+    /// of its text.
+    fn append(&mut self, text: &str) -> Place {
+        self.pending.extend_from_slice(&(text.len() as u32).to_le_bytes());
         let offset = self.length + self.pending.len() as u64;
         self.pending.extend_from_slice(text.as_bytes());
         (offset, text.len() as u64)
@@ -687,160 +1033,51 @@ impl DocumentLog {
 impl Store for SqliteStore {
     fn write(&self, batch: &[Document], durability: Durability) -> Result<(), Error> {
         let today = self.today();
-        let mut side = self.writer.lock().expect("writer poisoned");
-        // Read under the lock, so that a concurrent remove_before is seen.
-        let mut known = self.partitions();
-        side.set_durability(durability)?;
-        let WriteSide { connection, logs, cache, statements, .. } = &mut *side;
-        cache.make_room();
-        // IMMEDIATE takes the write lock up front, waiting out a checkpoint
-        // restart; a deferred transaction would start as a read and fail to
-        // upgrade once the log was rewound underneath it.
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut touched: Vec<TraceId> = Vec::new();
-        let mut touched_set: HashSet<TraceId> = HashSet::new();
-        // Per trace: the log offset of its first document in this batch, and
-        // where each of its documents went.
-        let mut new_places: HashMap<TraceId, (u64, Vec<u8>)> = HashMap::new();
-        let mut postings = BatchPostings::default();
-        let mut previous: HashMap<TraceId, TraceSummary> = HashMap::new();
-        let mut rollups = BatchRollups::default();
-        let mut flushing = {
-            let pending = self.pending.lock().expect("pending postings poisoned");
-            pending.is_full().then(|| pending.rows())
-        };
-        let mut flushed = false;
-        let result = (|| -> Result<(), Error> {
-            for document in batch {
-                let trace = document.info.trace_id;
-                let first_touch = touched_set.insert(trace);
-                if first_touch {
-                    touched.push(trace);
-                }
-                if !cache.contains(trace) {
-                    let loaded = find_trace(&transaction, &self.dir, trace, &known)?;
-                    let day = loaded.as_ref().map_or(today, |(day, _)| *day);
-                    if loaded.is_none() && is_stray(trace, day) {
-                        transaction
-                            .prepare_cached("INSERT OR REPLACE INTO strays (trace, day) VALUES (?1, ?2)")?
-                            .execute(params![&trace_key(trace)[..], day])?;
-                    }
-                    if !known.iter().any(|partition| partition.day == day) {
-                        create_partition(&transaction, day)?;
-                        known.push(Partition {
-                            day,
-                            min_start: f64::INFINITY,
-                            max_start: f64::NEG_INFINITY,
-                            min_epoch: i64::MAX,
-                            max_epoch: i64::MIN,
-                        });
-                        known.sort_by_key(|partition| partition.day);
-                    }
-                    cache.insert(trace, day, loaded.map(|(_, infos)| infos).unwrap_or_default());
-                }
-                if first_touch {
-                    // The summary the rollups hold, to take out if it changes.
-                    let entry = cache.get_mut(trace).expect("cached above");
-                    if !entry.documents.is_empty() {
-                        previous.insert(trace, summarize(&entry.documents));
-                    }
-                }
-                if let Some(day) = cache.merge(trace, &document.info) {
-                    let log = match logs.entry(day) {
-                        std::collections::hash_map::Entry::Occupied(open) => open.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(slot) => {
-                            slot.insert(DocumentLog::open(&log_path(&self.dir, day))?)
-                        }
-                    };
-                    let (offset, length) = log.append(&document.json);
-                    let (_, places) = new_places.entry(trace).or_insert_with(|| (offset, Vec::new()));
-                    push_place(places, document.info.id, offset, length);
-                }
-            }
-            for (trace, (first, places)) in &new_places {
-                let day = cache.get_mut(*trace).expect("cached above").day;
-                let sql = statements.entry(day).or_insert_with(|| PartitionStatements::new(day));
-                let mut statement = transaction.prepare_cached(&sql.insert_places)?;
-                statement.execute(params![&trace_key(*trace)[..], *first as i64, places])?;
-            }
-            for trace in &touched {
-                let entry = cache.get_mut(*trace).expect("cached above");
-                let summary = summarize(&entry.documents);
-                // A trace with no document stored by this batch keeps its summary.
-                if new_places.contains_key(trace) {
-                    postings.add(entry.day, trace_key(*trace), &summary, &mut entry.indexed);
-                    if let Some(previous) = previous.get(trace) {
-                        rollups.add(entry.day, previous, -1);
-                    }
-                    rollups.add(entry.day, &summary, 1);
-                }
-                let encoded = postcard::to_stdvec(&summary).map_err(|error| Error::Corrupt(error.to_string()))?;
-                let sql = statements.entry(entry.day).or_insert_with(|| PartitionStatements::new(entry.day));
-                let mut statement = transaction.prepare_cached(&sql.upsert_summary)?;
-                statement.execute(params![&trace_key(*trace)[..], summary.start_time, encoded])?;
-                let partition = known.iter_mut().find(|partition| partition.day == entry.day).expect("created above");
-                let epoch = i64::from(trace.epoch());
-                partition.min_start = partition.min_start.min(summary.start_time);
-                partition.max_start = partition.max_start.max(summary.start_time);
-                partition.min_epoch = partition.min_epoch.min(epoch);
-                partition.max_epoch = partition.max_epoch.max(epoch);
-            }
-            if let Some(rows) = flushing.take() {
-                // Every batch before this one is flushed.
-                let watermarks = watermarks(&self.dir, logs, &rows);
-                term_index::flush(&transaction, rows, &watermarks)?;
-                flushed = true;
-            }
-            rollup::write(std::mem::take(&mut rollups), &transaction)?;
-            let mut statement = transaction.prepare_cached(
-                "INSERT INTO partitions (day, min_start, max_start, min_epoch, max_epoch) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (day) DO UPDATE SET min_start = excluded.min_start, max_start = excluded.max_start,
-                     min_epoch = excluded.min_epoch, max_epoch = excluded.max_epoch",
-            )?;
-            for partition in known.iter().filter(|partition| partition.min_start.is_finite()) {
-                statement.execute(params![
-                    partition.day,
-                    partition.min_start,
-                    partition.max_start,
-                    partition.min_epoch,
-                    partition.max_epoch
-                ])?;
-            }
-            // The text goes first: a crash before the commit leaves bytes
-            // no row points to, never a row pointing nowhere.
-            for log in logs.values_mut().filter(|log| !log.pending.is_empty()) {
-                log.flush(durability == Durability::Synced)
-                    .map_err(|error| Error::WriteFailed(format!("document log: {error}")))?;
-            }
-            Ok(())
-        })();
-        match result.and_then(|()| transaction.commit().map_err(Error::from)) {
-            Ok(()) => {
-                let mut pending = self.pending.lock().expect("pending postings poisoned");
-                if flushed {
-                    pending.clear();
-                }
-                pending.merge(postings);
-                drop(pending);
-                *self.partitions.write().expect("partition list poisoned") =
-                    known.into_iter().filter(|partition| partition.min_start.is_finite()).collect();
-                Ok(())
-            }
-            Err(error) => {
-                // The transaction rolled back: forget what the cache and the
-                // logs learnt from it.
-                for trace in &touched {
-                    cache.remove(*trace);
-                }
-                for log in logs.values_mut() {
-                    log.pending.clear();
-                }
-                Err(error)
-            }
+        let mut guard = self.writer.lock().expect("writer poisoned");
+        let side = &mut *guard;
+        if side.unsettled_documents >= MAX_UNSETTLED_DOCUMENTS {
+            self.settle(side)?;
         }
+        side.cache.make_room();
+        let known = self.partitions();
+        if batch.iter().any(|document| !side.cache.contains(document.info.trace_id)) {
+            // One read transaction for the batch's lookups: each statement
+            // would otherwise take and drop the database's read lock.
+            let reading = side.connection.unchecked_transaction()?;
+            for document in batch {
+                self.load(&reading, &mut side.cache, document.info.trace_id, today, &known)?;
+            }
+            reading.commit()?;
+        }
+        // The text goes first, and is the only write a batch waits for: once
+        // in the log, a document survives a crash even before its trace's
+        // rows are written, as the log is replayed at open.
+        let mut places = Vec::with_capacity(batch.len());
+        let appended = (|| -> Result<(), Error> {
+            for document in batch {
+                let day = side.cache.day(document.info.trace_id).expect("loaded above");
+                places.push(side.log(&self.dir, day)?.append(&document.json));
+            }
+            side.flush_logs(durability)
+        })();
+        if let Err(error) = appended {
+            side.discard_pending();
+            return Err(error);
+        }
+        for (document, place) in batch.iter().zip(places) {
+            side.record(&document.info, place);
+        }
+        self.unsettled.store(side.unsettled.len(), Ordering::Release);
+        if side.settle_due()
+            && let Err(error) = self.settle(side)
+        {
+            tracing::warn!(%error, "trace rows not written; they are written again before the next read or batch");
+        }
+        Ok(())
     }
 
     fn traces(&self, ids: &[TraceId]) -> Result<Vec<StoredTrace>, Error> {
+        self.settle_for_read()?;
         let partitions = self.partitions();
         self.with_reader(|connection| {
             let mut seen = HashSet::new();
@@ -864,6 +1101,7 @@ impl Store for SqliteStore {
     }
 
     fn summaries(&self, query: &SummaryQuery) -> Result<SummaryPage, Error> {
+        self.settle_for_read()?;
         let partitions: Vec<Partition> = self
             .partitions()
             .into_iter()
@@ -970,6 +1208,7 @@ impl Store for SqliteStore {
     }
 
     fn graph(&self, range: (f64, f64), period: Option<u64>) -> Result<Vec<GraphPeriod>, Error> {
+        self.settle_for_read()?;
         let partitions = self.partitions();
         self.with_reader(|connection| {
             let transaction = connection.unchecked_transaction()?;
@@ -1127,6 +1366,8 @@ impl Store for SqliteStore {
 
     fn remove_before(&self, cutoff: f64) -> Result<Removed, Error> {
         let mut side = self.writer.lock().expect("writer poisoned");
+        // Partitions are known once their traces' rows are written.
+        self.settle(&mut side)?;
         // Logs go by whole days too, as the partitions do.
         let day_start = (cutoff / SECONDS_PER_DAY).floor() * SECONDS_PER_DAY;
         side.connection.execute("DELETE FROM logs WHERE time < ?1", params![day_start])?;
@@ -1205,6 +1446,18 @@ struct CachedTrace {
     touched: u64,
     /// What the term index holds of the trace, when known.
     indexed: Option<Indexed>,
+    /// Its documents in the log whose rows are not written yet, if any.
+    unsettled: Option<Unsettled>,
+}
+
+/// A trace's documents in the log whose rows are not written yet.
+struct Unsettled {
+    /// The log offset of the first.
+    first: u64,
+    /// Where each is in the log (a `places` blob).
+    places: Vec<u8>,
+    /// The summary the store holds of the trace, if any.
+    previous: Option<TraceSummary>,
 }
 
 impl CachedTrace {
@@ -1244,8 +1497,9 @@ impl TraceCache {
     fn insert(&mut self, trace: TraceId, day: i64, documents: Vec<SegmentInfo>) {
         self.clock += 1;
         self.documents += documents.len();
-        if let Some(replaced) =
-            self.traces.insert(trace, CachedTrace { day, documents, touched: self.clock, indexed: None })
+        if let Some(replaced) = self
+            .traces
+            .insert(trace, CachedTrace { day, documents, touched: self.clock, indexed: None, unsettled: None })
         {
             self.documents -= replaced.documents.len();
         }
@@ -1262,18 +1516,17 @@ impl TraceCache {
         stored.then_some(day)
     }
 
+    /// The partition of a cached trace.
+    fn day(&self, trace: TraceId) -> Option<i64> {
+        self.traces.get(&trace).map(|entry| entry.day)
+    }
+
     fn get_mut(&mut self, trace: TraceId) -> Option<&mut CachedTrace> {
         self.clock += 1;
         let clock = self.clock;
         let entry = self.traces.get_mut(&trace)?;
         entry.touched = clock;
         Some(entry)
-    }
-
-    fn remove(&mut self, trace: TraceId) {
-        if let Some(removed) = self.traces.remove(&trace) {
-            self.documents -= removed.documents.len();
-        }
     }
 
     fn forget_days(&mut self, days: &[i64]) {
@@ -1285,8 +1538,8 @@ impl TraceCache {
         self.documents = self.traces.values().map(|entry| entry.documents.len()).sum();
     }
 
-    /// Evicts the least recently touched half once the cache holds more
-    /// documents than allowed.
+    /// Evicts the least recently touched half of the settled traces once
+    /// the cache holds more documents than allowed.
     fn make_room(&mut self) {
         if self.documents <= self.max_documents {
             return;
@@ -1295,7 +1548,7 @@ impl TraceCache {
         let middle = ages.len() / 2;
         let (_, median, _) = ages.select_nth_unstable(middle);
         let median = *median;
-        self.traces.retain(|_, entry| entry.touched > median);
+        self.traces.retain(|_, entry| entry.touched > median || entry.unsettled.is_some());
         self.recount();
     }
 }
@@ -1461,6 +1714,31 @@ mod tests {
         }
         stop.store(true, Ordering::Release);
         restarts.join().expect("checkpoint thread");
+    }
+
+    /// A crash in the middle of an append leaves part of a document at a
+    /// log's end; the next open cuts it off, so that what is appended after
+    /// it is read back after the next crash.
+    #[test]
+    fn a_document_cut_short_by_a_crash_is_cut_off_its_log() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let now = time::now();
+        let (first, second) = ("1-6744a1b2-000000000000000000000001", "1-6744a1b2-000000000000000000000002");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store.write(&[document(first, 1, now)], Durability::Synced).expect("write");
+        drop(store);
+        let log = log_path(dir.path(), day_of(time::now()));
+        let mut file = OpenOptions::new().append(true).open(&log).expect("the log");
+        file.write_all(&[200, 0, 0, 0, b'{', b'"']).expect("a torn append");
+        let store = SqliteStore::open(dir.path()).expect("open after the torn append");
+        store.write(&[document(second, 1, now)], Durability::Synced).expect("write");
+        // A crash: nothing written at close.
+        std::mem::forget(store);
+        let store = SqliteStore::open(dir.path()).expect("open after the crash");
+        let ids = [first.parse().expect("an id"), second.parse().expect("an id")];
+        let found: Vec<(TraceId, usize)> =
+            store.traces(&ids).expect("traces").iter().map(|trace| (trace.id, trace.documents.len())).collect();
+        assert_eq!(found, [(ids[0], 1), (ids[1], 1)]);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct WriterConfig {
     /// their text); beyond, submissions are refused.
     pub max_queued_bytes: u64,
     /// How long a batch nobody awaits (UDP) waits for more documents
-    /// before it is written: fewer, larger commits rewrite fewer pages.
+    /// before it is written: fewer, larger writes cost less per document.
     pub linger: Duration,
     /// How long data is kept; `None` keeps it forever.
     pub retention: Option<Duration>,

@@ -67,6 +67,19 @@ impl Server {
             .map_or(f64::NAN, |kb| kb / 1024.0)
     }
 
+    /// The server's resident memory now: `(anonymous, mapped files)` in MB.
+    pub(crate) fn rss_split_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|line| line.starts_with(name))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .map_or(f64::NAN, |kb| kb / 1024.0)
+        };
+        (field("RssAnon:"), field("RssFile:"))
+    }
+
     /// Waits until the store has written `expected` documents, or until the
     /// count stops moving for 2 s; returns the count.
     pub(crate) fn wait_for_written(&self, agent: &ureq::Agent, expected: f64) -> f64 {
