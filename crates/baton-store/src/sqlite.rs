@@ -253,22 +253,22 @@ impl WriteSide {
     fn record(&mut self, info: &SegmentInfo, (offset, length): Place) {
         let trace = info.trace_id;
         let WriteSide { cache, unsettled, unsettled_documents, unsettled_since, .. } = self;
+        let entry = cache.get_mut(trace).expect("loaded before it is recorded");
         // The summary the store holds, which the rollups take out when the
         // rows are written again.
-        let previous = cache
-            .get_mut(trace)
-            .filter(|entry| entry.unsettled.is_none() && !entry.documents.is_empty())
-            .map(|entry| summarize(&entry.documents));
-        if cache.merge(trace, info).is_none() {
+        let previous = (entry.unsettled.is_none() && !entry.documents.is_empty()).then(|| summarize(&entry.documents));
+        let before = entry.documents.len();
+        if !entry.merge(info) {
             return;
         }
-        let entry = cache.get_mut(trace).expect("merged above");
+        let added = entry.documents.len() - before;
         let rows = entry.unsettled.get_or_insert_with(|| {
             unsettled.push(trace);
             unsettled_since.get_or_insert_with(Instant::now);
             Unsettled { first: offset, places: Vec::new(), previous }
         });
         push_place(&mut rows.places, info.id, offset, length);
+        cache.documents += added;
         *unsettled_documents += 1;
     }
 
@@ -1039,6 +1039,7 @@ impl Store for SqliteStore {
             self.settle(side)?;
         }
         side.cache.make_room();
+        // Read under the lock, so that a concurrent remove_before is seen.
         let known = self.partitions();
         if batch.iter().any(|document| !side.cache.contains(document.info.trace_id)) {
             // One read transaction for the batch's lookups: each statement
@@ -1503,17 +1504,6 @@ impl TraceCache {
         {
             self.documents -= replaced.documents.len();
         }
-    }
-
-    /// Applies the replacement rule to a cached trace; returns the trace's
-    /// day if the document is to be stored.
-    fn merge(&mut self, trace: TraceId, info: &SegmentInfo) -> Option<i64> {
-        let entry = self.get_mut(trace)?;
-        let before = entry.documents.len();
-        let stored = entry.merge(info);
-        let (after, day) = (entry.documents.len(), entry.day);
-        self.documents += after - before;
-        stored.then_some(day)
     }
 
     /// The partition of a cached trace.

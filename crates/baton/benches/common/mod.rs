@@ -59,25 +59,22 @@ impl Server {
 
     /// The server's peak resident memory.
     pub(crate) fn peak_rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find(|line| line.starts_with("VmHWM:"))
-            .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
+        self.status_mb("VmHWM:")
     }
 
     /// The server's resident memory now: `(anonymous, mapped files)` in MB.
     pub(crate) fn rss_split_mb(&self) -> (f64, f64) {
+        (self.status_mb("RssAnon:"), self.status_mb("RssFile:"))
+    }
+
+    /// A memory field of the server's `/proc/PID/status`, in MB.
+    fn status_mb(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|line| line.starts_with(name))
-                .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
-                .map_or(f64::NAN, |kb| kb / 1024.0)
-        };
-        (field("RssAnon:"), field("RssFile:"))
+        status
+            .lines()
+            .find(|line| line.starts_with(field))
+            .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
     }
 
     /// Waits until the store has written `expected` documents, or until the
