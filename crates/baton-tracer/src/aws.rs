@@ -46,7 +46,7 @@ struct Call(Subsegment);
 
 impl Drop for Call {
     fn drop(&mut self) {
-        self.0.end();
+        std::mem::replace(&mut self.0, Subsegment::off()).end();
     }
 }
 
@@ -171,7 +171,8 @@ impl Intercept for TracingInterceptor {
                 _ => subsegment.record_error(error),
             }
         }
-        subsegment.end();
+        // The bag keeps its `Call` (whose drop then ends nothing more).
+        subsegment.clone().end();
         Ok(())
     }
 }

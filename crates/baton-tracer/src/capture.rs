@@ -77,7 +77,7 @@ impl Drop for Capture {
         if self.recording && std::thread::panicking() && !self.panicking_at_begin {
             self.subsegment.record_exception("panic", PANIC_MESSAGE);
         }
-        self.subsegment.end();
+        std::mem::replace(&mut self.subsegment, Subsegment::off()).end();
     }
 }
 

@@ -148,7 +148,7 @@ fn run(shared: &Shared, mut transport: Box<dyn Transport>) {
         for document in entities.iter().flat_map(|entity| crate::render::documents(entity)) {
             transport.send(&document);
         }
-        entities.clear();
+        crate::pool::give_back(entities.drain(..));
         transport.flush();
         let mut queue = shared.lock();
         if queue.flushes_done < ticket {

@@ -15,6 +15,7 @@ use crate::clock::now_micros;
 use crate::config::tracer;
 use crate::context::{self, Instrumented};
 use crate::error::TracerError;
+use crate::pool;
 
 /// An annotation value: indexed by X-Ray and searchable with filter expressions.
 /// A borrowed string is copied only when it is recorded.
@@ -280,6 +281,19 @@ impl State {
     fn more(&mut self) -> &mut More {
         self.more.get_or_insert_default()
     }
+
+    /// Empties a sent node's record for reuse, as new but for its children's
+    /// vector, whose allocation is kept; the children are drained.
+    pub(crate) fn clear(&mut self) -> std::vec::Drain<'_, Arc<Node>> {
+        self.name = Cow::Borrowed("");
+        self.namespace = None;
+        (self.error, self.fault, self.throttle) = (false, false, false);
+        self.annotations.clear();
+        self.more = None;
+        self.open_parent = None;
+        self.end = None;
+        self.children.drain(..)
+    }
 }
 
 /// The rarer parts of a node's record.
@@ -396,25 +410,36 @@ impl Subsegment {
     }
 
     fn recording(trace: TraceContext, parent: Parent, segment: bool, name: impl Into<Cow<'static, str>>) -> Self {
-        Subsegment::new_node(trace, parent, segment, State { name: name.into(), ..State::default() })
+        Subsegment::new_node(pool::take(), trace, parent, segment, name.into(), None)
     }
 
     /// A subsegment of `parent`, which holds it once it ends.
     fn child(parent: Arc<Node>, name: impl Into<Cow<'static, str>>) -> Self {
         let (trace, id) = (parent.trace.clone(), parent.id);
-        let state = State { name: name.into(), open_parent: Some(parent), ..State::default() };
-        Subsegment::new_node(trace, Parent::Local(id), false, state)
+        Subsegment::new_node(pool::take(), trace, Parent::Local(id), false, name.into(), Some(parent))
     }
 
-    fn new_node(trace: TraceContext, parent: Parent, segment: bool, state: State) -> Self {
-        Subsegment(Inner::Recording(Arc::new(Node {
-            trace,
-            id: new_segment_id(),
-            parent,
-            segment,
-            start: now_micros(),
-            state: NodeLock::new(state),
-        })))
+    /// A new node, in `pooled`'s memory when the sender has handed one back.
+    fn new_node(
+        pooled: Option<Arc<Node>>,
+        trace: TraceContext,
+        parent: Parent,
+        segment: bool,
+        name: Cow<'static, str>,
+        open_parent: Option<Arc<Node>>,
+    ) -> Self {
+        let (id, start) = (new_segment_id(), now_micros());
+        if let Some(mut node) = pooled
+            && let Some(reused) = Arc::get_mut(&mut node)
+        {
+            (reused.trace, reused.id, reused.parent, reused.segment, reused.start) =
+                (trace, id, parent, segment, start);
+            let state = reused.state.get_mut();
+            (state.name, state.open_parent) = (name, open_parent);
+            return Subsegment(Inner::Recording(node));
+        }
+        let state = State { name, open_parent, ..State::default() };
+        Subsegment(Inner::Recording(Arc::new(Node { trace, id, parent, segment, start, state: NodeLock::new(state) })))
     }
 
     /// Whether anything recorded on this handle will be sent.
@@ -689,9 +714,11 @@ impl Subsegment {
 
     /// Ends the subsegment: it is embedded in its parent when the parent is
     /// still open, else queued for the sender, which writes its document.
-    /// Ending twice does nothing.
-    pub fn end(&self) {
-        let Inner::Recording(node) = &self.0 else { return };
+    /// Other handles to it record nothing more; ending it again does nothing.
+    /// The handle is consumed, so its reference moves to the parent or the
+    /// sender instead of being counted up there and down here.
+    pub fn end(self) {
+        let Inner::Recording(node) = self.0 else { return };
         let end = now_micros();
         let (first_exception, parent) = {
             let mut state = node.state.lock();
@@ -712,7 +739,7 @@ impl Subsegment {
                     // One allocation for most parents, not three as the vector grows to 16.
                     state.children.reserve_exact(16);
                 }
-                state.children.push(node.clone());
+                state.children.push(node);
                 if state.children.len() <= STREAM_CHILDREN {
                     return;
                 }
@@ -722,7 +749,7 @@ impl Subsegment {
                 return send(children.into_iter());
             }
         }
-        send(std::iter::once(node.clone()));
+        send(std::iter::once(node));
     }
 }
 
@@ -761,6 +788,11 @@ impl Segment {
     /// Starts describing a segment named `name` (usually the service name).
     pub fn builder(name: impl Into<Cow<'static, str>>) -> SegmentBuilder {
         SegmentBuilder { name: name.into(), header: None, request: None, host: None, origin: None }
+    }
+
+    /// Ends the segment and queues it, with its closed subsegments, for the sender.
+    pub fn end(self) {
+        self.0.end();
     }
 }
 

@@ -138,7 +138,7 @@ impl Drop for Ending {
         if std::thread::panicking() {
             self.0.record_exception("panic", crate::capture::PANIC_MESSAGE);
         }
-        self.0.end();
+        std::mem::replace(&mut self.0, Subsegment::off()).end();
         crate::flush();
     }
 }

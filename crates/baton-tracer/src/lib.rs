@@ -50,6 +50,7 @@ pub mod lambda;
 pub mod layer;
 #[cfg(feature = "otlp")]
 mod otlp;
+mod pool;
 mod render;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;

@@ -32,7 +32,7 @@ struct EndOnDrop(Subsegment);
 
 impl Drop for EndOnDrop {
     fn drop(&mut self) {
-        self.0.end();
+        std::mem::replace(&mut self.0, Subsegment::off()).end();
     }
 }
 

@@ -110,8 +110,9 @@ impl Drop for Baton {
 fn request(path: &str) -> bool {
     let request = HttpRequest::new("GET", &format!("http://api.example.com{path}"));
     let segment = Segment::builder("orders-api").http_request("api.example.com", request).begin();
+    let recording = segment.is_recording();
     segment.end();
-    segment.is_recording()
+    recording
 }
 
 /// Waits up to `seconds` for `done`, checking every 100 ms.

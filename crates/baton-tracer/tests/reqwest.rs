@@ -81,6 +81,7 @@ fn requests_are_remote_subsegments_and_carry_the_trace_headers() {
         }
         client.get(format!("http://{refused}/nowhere")).send().await.unwrap_err()
     }));
+    let segment_id = segment.id();
     segment.end();
 
     // An unsampled trace: nothing is recorded, but the callee is told `Sampled=0`.
@@ -98,7 +99,7 @@ fn requests_are_remote_subsegments_and_carry_the_trace_headers() {
     let documents = documents(&daemon);
     assert_eq!(documents.len(), 1, "only the sampled segment is sent: {documents:#?}");
     let document = &documents[0];
-    assert_eq!(document["id"].as_str(), segment.id().map(|id| id.to_string()).as_deref());
+    assert_eq!(document["id"].as_str(), segment_id.map(|id| id.to_string()).as_deref());
     let trace_id = document["trace_id"].as_str().unwrap();
     let subsegments = document["subsegments"].as_array().unwrap();
     assert_eq!(subsegments.len(), 5, "{document:#}");

@@ -97,7 +97,7 @@ fn closed_children_are_embedded_in_their_open_parent() {
     let method = child_of(&handler, "## fetch");
     let call = child_of(&method, "127.0.0.1");
     call.end();
-    method.end();
+    method.clone().end();
     method.put_annotation("late", 1).unwrap();
     let [document] = finish(&handler).try_into().unwrap();
     let method_document = &document["subsegments"][0];
@@ -193,10 +193,9 @@ fn a_parent_holding_too_many_children_lets_them_go() {
 fn a_sent_tree_is_freed() {
     let handler = remote_child("## handler");
     let child = child_of(&handler, "step");
-    child.end();
     let Inner::Recording(node) = &child.0 else { unreachable!() };
     let weak = Arc::downgrade(node);
-    drop(child);
+    child.end();
     finish(&handler);
     drop(handler);
     assert!(weak.upgrade().is_none(), "a child must not keep its parent alive, nor the parent its child");
@@ -206,7 +205,7 @@ fn a_sent_tree_is_freed() {
 fn a_tree_never_ended_is_freed() {
     let handler = remote_child("## handler");
     let (closed, open) = (child_of(&handler, "closed"), child_of(&handler, "open"));
-    closed.end();
+    closed.clone().end();
     let weak = |subsegment: &Subsegment| match &subsegment.0 {
         Inner::Recording(node) => Arc::downgrade(node),
         _ => unreachable!(),
@@ -302,4 +301,54 @@ fn trace_ids_start_with_the_epoch_second() {
     let now = (now_micros() / 1_000_000) as u32;
     assert!(now - id.epoch() <= 1);
     assert_ne!(new_trace_id(), id);
+}
+
+#[test]
+fn a_reused_node_records_as_a_new_one() {
+    let handler = remote_child("## handler");
+    handler.put_annotation("tier", "gold").unwrap();
+    handler.put_metadata_in("orders", "request", &[1, 2]).unwrap();
+    handler.set_fault();
+    let step = child_of(&handler, "step");
+    step.put_annotation("order_id", "o-1").unwrap();
+    step.end();
+    finish(&handler);
+    let Inner::Recording(sent) = handler.0 else { unreachable!() };
+    let cleared = crate::pool::clear(std::iter::once(sent));
+    assert_eq!(cleared.len(), 2, "the segment and its embedded child");
+    let pooled = cleared.into_iter().next().unwrap();
+    let address = Arc::as_ptr(&pooled);
+
+    let header = header(&format!("Root={TRACE};Parent=1111111111111111;Sampled=1"));
+    let new = |pooled| {
+        let trace = TraceContext::from_header(header.root.unwrap(), Some(&header));
+        Subsegment::new_node(pooled, trace, Parent::Remote(header.parent.unwrap()), false, "fresh".into(), None)
+    };
+    let (fresh, reused) = (new(None), new(Some(pooled)));
+    let Inner::Recording(node) = &reused.0 else { unreachable!() };
+    assert_eq!(Arc::as_ptr(node), address, "the pooled node is filled in");
+    let [mut expected] = finish(&fresh).try_into().unwrap();
+    let [mut got] = finish(&reused).try_into().unwrap();
+    for document in [&mut expected, &mut got] {
+        let fields = document.as_object_mut().unwrap();
+        for field in ["id", "start_time", "end_time"] {
+            fields.remove(field);
+        }
+    }
+    assert_eq!(got, expected, "nothing of the sent node's record is left");
+}
+
+#[test]
+fn a_node_whose_handle_is_still_held_is_not_reused() {
+    let handler = remote_child("## handler");
+    let step = child_of(&handler, "step");
+    let held = step.clone();
+    step.end();
+    finish(&handler);
+    let Inner::Recording(sent) = handler.0 else { unreachable!() };
+    let cleared = crate::pool::clear(std::iter::once(sent));
+    let Inner::Recording(held) = &held.0 else { unreachable!() };
+    assert_eq!(cleared.len(), 1, "only the segment");
+    assert!(!Arc::ptr_eq(&cleared[0], held));
+    assert_eq!(held.state.lock().name, "step", "the held node keeps its record");
 }
