@@ -285,13 +285,8 @@ impl State {
     /// Empties a sent node's record for reuse, as new but for its children's
     /// vector, whose allocation is kept; the children are drained.
     pub(crate) fn clear(&mut self) -> std::vec::Drain<'_, Arc<Node>> {
-        self.name = Cow::Borrowed("");
-        self.namespace = None;
-        (self.error, self.fault, self.throttle) = (false, false, false);
-        self.annotations.clear();
-        self.more = None;
-        self.open_parent = None;
-        self.end = None;
+        let children = std::mem::take(&mut self.children);
+        *self = State { children, ..State::default() };
         self.children.drain(..)
     }
 }

@@ -4,6 +4,7 @@
 //! allocator that cross-thread round trip was a quarter of a subsegment.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::entity::Node;
@@ -15,6 +16,9 @@ const POOL_NODES: usize = 2048;
 const SPARE_NODES: usize = 64;
 
 static POOL: Mutex<Vec<Arc<Node>>> = Mutex::new(Vec::new());
+/// How many nodes [`POOL`] holds, read without its lock so that an empty
+/// pool costs a new subsegment no lock.
+static POOLED: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static SPARE: RefCell<Vec<Arc<Node>>> = const { RefCell::new(Vec::new()) };
@@ -25,10 +29,11 @@ pub(crate) fn take() -> Option<Arc<Node>> {
     SPARE
         .try_with(|spare| {
             let mut spare = spare.borrow_mut();
-            if spare.is_empty() {
+            if spare.is_empty() && POOLED.load(Ordering::Relaxed) > 0 {
                 let mut pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 let from = pool.len().saturating_sub(SPARE_NODES);
                 spare.extend(pool.drain(from..));
+                POOLED.store(pool.len(), Ordering::Relaxed);
             }
             spare.pop()
         })
@@ -42,6 +47,7 @@ pub(crate) fn give_back(entities: impl Iterator<Item = Arc<Node>>) {
     let mut pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let room = POOL_NODES.saturating_sub(pool.len());
     pool.extend(cleared.into_iter().take(room));
+    POOLED.store(pool.len(), Ordering::Relaxed);
 }
 
 /// The nodes of sent entities' trees that no one else holds any more,
