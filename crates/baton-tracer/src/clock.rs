@@ -4,10 +4,10 @@
 //! 30 ns a read, the largest single cost of a subsegment. Where the kernel
 //! itself keeps time with the CPU's time-stamp counter (so it is invariant
 //! and synchronised across cores), a read is the counter scaled from an
-//! anchor taken at the first read: about 10 ns. The scale is measured
-//! against the system clock by [`calibrate`], which the sender thread calls
-//! every round; until the first calibration, and wherever the counter is not
-//! the kernel's clock source, reads go to the system clock.
+//! anchor taken once, when the sender starts: about 10 ns. The scale is
+//! measured against the system clock by [`calibrate`], which the sender
+//! thread calls every round; until the first calibration, and wherever the
+//! counter is not the kernel's clock source, reads go to the system clock.
 //!
 //! Each calibration re-measures the scale over the whole time since the
 //! anchor, so the error shrinks as the process lives on, and a step or slew of
