@@ -1,10 +1,12 @@
 //! Ingest and read benchmark against the real `baton serve` (release build).
 //!
-//! Prints, in one run on the same documents: the parse-only rate (the
-//! physical ceiling of ingest), the UDP ingest rate into the store (paced at
+//! Prints, in one run on the same documents: the parse-only rate (one core
+//! parsing, nothing else), the rate of the UDP path without a store (one
+//! sender, the kernel, a thread receiving and parsing: the physical ceiling
+//! of UDP ingest on this machine), the UDP ingest rate into the store (paced at
 //! the target rate of 100k documents a second, at 1.25 and 1.5 times it,
 //! then unpaced), the HTTP `PutTraceSegments` rate, their ratios to
-//! parse-only, `BatchGetTraces` latency with the UDP data stored, and the
+//! both, `BatchGetTraces` latency with the UDP data stored, and the
 //! server's peak resident memory. Trace ids are random after their epoch, as
 //! the SDKs make them, and traces start as fast as they are sent.
 //!
@@ -55,6 +57,30 @@ fn trace_documents(index: usize, first_start: f64) -> Vec<String> {
     documents
 }
 
+/// Sends `datagrams` unpaced to a thread that receives and parses them;
+/// returns how many it parsed and the seconds until the last.
+fn receive_and_parse(datagrams: &[Vec<u8>]) -> (usize, f64) {
+    let receiver = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    receiver.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    let addr = receiver.local_addr().expect("address");
+    let started = Instant::now();
+    let thread = std::thread::spawn(move || {
+        let mut buffer = vec![0u8; 65_536];
+        let (mut parsed, mut last) = (0, started);
+        while let Ok(length) = receiver.recv(&mut buffer) {
+            let document = &buffer[HEADER.len()..length];
+            parsed += usize::from(Document::parse(document).is_ok());
+            last = Instant::now();
+        }
+        (parsed, (last - started).as_secs_f64())
+    });
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    for datagram in datagrams {
+        socket.send_to(datagram, addr).expect("send");
+    }
+    thread.join().expect("receiver")
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -71,7 +97,7 @@ fn main() {
         bytes as f64 / documents.len() as f64
     );
 
-    // 1. Parse only: the physical ceiling.
+    // 1. Parse only: one core parsing, the ceiling of any ingest.
     let sample = &documents[..documents.len().min(400_000)];
     let started = Instant::now();
     let mut valid = 0;
@@ -83,12 +109,22 @@ fn main() {
     println!("parse only                 : {parse_rate:>10.0} docs/s  (1 core)");
 
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let datagrams: Vec<Vec<u8>> = documents.iter().map(|document| format!("{HEADER}{document}").into_bytes()).collect();
 
-    // 2. UDP into the store, paced at the target rate and above it: no
+    // 2. The UDP path without a store: one sender as below, the kernel, and
+    // a thread that receives and parses each datagram and keeps nothing.
+    let (received, elapsed) = receive_and_parse(&datagrams);
+    println!(
+        "udp receive + parse only   : {:>10.0} docs/s  ({received} of {} parsed; the ceiling of UDP ingest on this machine)",
+        received as f64 / elapsed,
+        datagrams.len()
+    );
+    let udp_ceiling = received as f64 / elapsed;
+
+    // 3. UDP into the store, paced at the target rate and above it: no
     // document may be lost at the target rate.
     let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
     let target_rate = TRACES_PER_SECOND * DOCUMENTS_PER_TRACE as f64;
-    let datagrams: Vec<Vec<u8>> = documents.iter().map(|document| format!("{HEADER}{document}").into_bytes()).collect();
     let mut kept = None;
     for rate in [target_rate, target_rate * 1.25, target_rate * 1.5] {
         let server = Server::start(&[]);
@@ -107,11 +143,12 @@ fn main() {
         let written = server.wait_for_written(&agent, datagrams.len() as f64);
         let elapsed = started.elapsed().as_secs_f64();
         println!(
-            "udp ingest, paced {:>4.0}k/s : {:>10.0} docs/s  ({written} written in {elapsed:.2} s, offered over {sent_in:.2} s, peak RSS {:.0} MB) = {:.2} x parse",
+            "udp ingest, paced {:>4.0}k/s : {:>10.0} docs/s  ({written} written in {elapsed:.2} s, offered over {sent_in:.2} s, peak RSS {:.0} MB) = {:.2} x parse, {:.2} x udp ceiling",
             rate / 1000.0,
             written / elapsed,
             server.peak_rss_mb(),
-            written / elapsed / parse_rate
+            written / elapsed / parse_rate,
+            written / elapsed / udp_ceiling
         );
         println!(
             "  lost {}: {} in the kernel's socket buffer, {} refused by the full store queue",
@@ -127,7 +164,7 @@ fn main() {
     }
     let (server, written) = kept.expect("the target rate's server");
 
-    // 3. BatchGetTraces of 5 traces with the UDP data stored.
+    // 4. BatchGetTraces of 5 traces with the UDP data stored.
     let mut latencies = Vec::new();
     for round in 0..2_000usize {
         let ids: Vec<String> = (0..5).map(|k| trace_id((round * 7919 + k * 104_729) % traces, first_start)).collect();
@@ -149,7 +186,7 @@ fn main() {
     let (anonymous, mapped) = server.rss_split_mb();
     server.stop();
 
-    // 4. UDP unpaced: as fast as one sender thread goes; counts what is lost.
+    // 5. UDP unpaced: as fast as one sender thread goes; counts what is lost.
     let server = Server::start(&[]);
     let kernel_before = kernel_udp_drops();
     let started = Instant::now();
@@ -160,17 +197,18 @@ fn main() {
     let written = server.wait_for_written(&agent, datagrams.len() as f64);
     let elapsed = started.elapsed().as_secs_f64();
     println!(
-        "udp ingest, unpaced        : {:>10.0} docs/s  (offered {:.0}/s, {written} written, lost {}: {} in the kernel, {} by the store queue)",
+        "udp ingest, unpaced        : {:>10.0} docs/s  (offered {:.0}/s, {written} written, lost {}: {} in the kernel, {} by the store queue) = {:.2} x udp ceiling",
         written / elapsed,
         datagrams.len() as f64 / sent_in,
         datagrams.len() as f64 - written,
         kernel_udp_drops() - kernel_before,
-        server.metric(&agent, "baton_documents_dropped_total")
+        server.metric(&agent, "baton_documents_dropped_total"),
+        written / elapsed / udp_ceiling
     );
     let rss_unpaced = server.peak_rss_mb();
     server.stop();
 
-    // 5. HTTP PutTraceSegments: 4 clients, 100 documents per call.
+    // 6. HTTP PutTraceSegments: 4 clients, 100 documents per call.
     let server = Server::start(&[]);
     let http_documents = &documents[..documents.len().min(400_000)];
     let started = Instant::now();

@@ -458,12 +458,15 @@ pub(super) fn summaries(
         window.sort_by(|left, right| compare_desc(left.0, right.0));
         for ((start, trace), day) in window {
             scanned += 1;
-            let mut statement = connection
-                .prepare_cached(&format!("SELECT start, summary FROM {} WHERE trace = ?1", table("sum", day)))?;
-            let mut rows = statement.query(params![&trace[..]])?;
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT summary FROM {} WHERE start = ?1 AND trace = ?2",
+                table("sum", day)
+            ))?;
+            let mut rows = statement.query(params![start, &trace[..]])?;
+            // No row: the trace's summary has moved to a later start since.
             let Some(row) = rows.next()? else { continue };
-            let encoded = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-            if row.get::<_, f64>(0)? != start || !finders.iter().all(|finder| finder.find(encoded).is_some()) {
+            let encoded = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            if !finders.iter().all(|finder| finder.find(encoded).is_some()) {
                 continue;
             }
             let summary =
