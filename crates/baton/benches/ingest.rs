@@ -5,7 +5,8 @@
 //! sender, the kernel, a thread receiving and parsing: the physical ceiling
 //! of UDP ingest on this machine), the UDP ingest rate into the store (paced at
 //! the target rate of 100k documents a second, at 1.25 and 1.5 times it,
-//! then unpaced), the HTTP `PutTraceSegments` rate, their ratios to
+//! then unpaced, with the server's CPU time per document written), the
+//! HTTP `PutTraceSegments` rate, their ratios to
 //! both, `BatchGetTraces` latency with the UDP data stored, and the
 //! server's peak resident memory. Trace ids are random after their epoch, as
 //! the SDKs make them, and traces start as fast as they are sent.
@@ -143,9 +144,10 @@ fn main() {
         let written = server.wait_for_written(&agent, datagrams.len() as f64);
         let elapsed = started.elapsed().as_secs_f64();
         println!(
-            "udp ingest, paced {:>4.0}k/s : {:>10.0} docs/s  ({written} written in {elapsed:.2} s, offered over {sent_in:.2} s, peak RSS {:.0} MB) = {:.2} x parse, {:.2} x udp ceiling",
+            "udp ingest, paced {:>4.0}k/s : {:>10.0} docs/s  ({written} written in {elapsed:.2} s, offered over {sent_in:.2} s, server CPU {:.2} us a document, peak RSS {:.0} MB) = {:.2} x parse, {:.2} x udp ceiling",
             rate / 1000.0,
             written / elapsed,
+            server.cpu_seconds() * 1e6 / written,
             server.peak_rss_mb(),
             written / elapsed / parse_rate,
             written / elapsed / udp_ceiling

@@ -62,6 +62,17 @@ impl Server {
         self.status_mb("VmHWM:")
     }
 
+    /// The CPU time the server's live threads have run, in seconds: the
+    /// first field of each `/proc/PID/task/TID/schedstat`, in nanoseconds.
+    pub(crate) fn cpu_seconds(&self) -> f64 {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).expect("the server's threads");
+        let nanoseconds: u64 = tasks
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+            .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        nanoseconds as f64 / 1e9
+    }
+
     /// The server's resident memory now: `(anonymous, mapped files)` in MB.
     pub(crate) fn rss_split_mb(&self) -> (f64, f64) {
         (self.status_mb("RssAnon:"), self.status_mb("RssFile:"))
