@@ -21,9 +21,10 @@
 //! 100k a second, settling loses none (`benches/ingest.rs`). Summaries,
 //! the largest rows, are keyed by `(start, trace)`: new traces append to
 //! the end of their table instead of landing among the earlier traces of
-//! the same second, whose pages each settle rewrote (at 150k documents a
-//! second this took losses from 6 % to 0.5 %, and ordered scans read the
-//! table in order); a small index on `trace` finds one by id. The `settled`
+//! the same second, whose pages each settle rewrote (perf at 150k
+//! documents a second: WAL writes 2.6 % of the samples, were 8 %;
+//! checkpoints 3 %, were 7 %; and ordered scans read the table in order);
+//! a small index on `trace` finds one by id. The `settled`
 //! table keeps each log's length at the last settle; opening the store
 //! reads the logs past it again, so a crash loses no document a batch wrote,
 //! and cuts off a document a crash left half-appended.
