@@ -3,12 +3,12 @@
 //! Prints, in one run on the same documents: the parse-only rate (one core
 //! parsing, nothing else), the rate of the UDP path without a store (one
 //! sender, the kernel, a thread receiving and parsing: the physical ceiling
-//! of UDP ingest on this machine), the UDP ingest rate into the store (paced at
-//! the target rate of 100k documents a second, at 1.25 and 1.5 times it,
-//! then unpaced, with the server's CPU time per document written), the
-//! HTTP `PutTraceSegments` rate, their ratios to
-//! both, `BatchGetTraces` latency with the UDP data stored, and the
-//! server's peak resident memory. Trace ids are random after their epoch, as
+//! of UDP ingest on this machine), the UDP ingest rate into the store
+//! (paced at the target rate of 100k documents a second, at 1.25 and 1.5
+//! times it, with the server's CPU time per document written, then
+//! unpaced), the HTTP `PutTraceSegments` rate, their ratios to both,
+//! `BatchGetTraces` latency with the UDP data stored, and the server's peak
+//! resident memory. Trace ids are random after their epoch, as
 //! the SDKs make them, and traces start as fast as they are sent.
 //!
 //! `cargo bench -p baton --bench ingest`; `BATON_BENCH_TRACES` sets how many
@@ -115,12 +115,11 @@ fn main() {
     // 2. The UDP path without a store: one sender as below, the kernel, and
     // a thread that receives and parses each datagram and keeps nothing.
     let (received, elapsed) = receive_and_parse(&datagrams);
+    let udp_ceiling = received as f64 / elapsed;
     println!(
-        "udp receive + parse only   : {:>10.0} docs/s  ({received} of {} parsed; the ceiling of UDP ingest on this machine)",
-        received as f64 / elapsed,
+        "udp receive + parse only   : {udp_ceiling:>10.0} docs/s  ({received} of {} parsed; the ceiling of UDP ingest on this machine)",
         datagrams.len()
     );
-    let udp_ceiling = received as f64 / elapsed;
 
     // 3. UDP into the store, paced at the target rate and above it: no
     // document may be lost at the target rate.
