@@ -91,12 +91,16 @@ def test_two_processes_on_one_database_see_the_same_data(baton_factory):
 
     everything = {d["trace_id"]: d for d in over_http + over_udp}
 
-    def all_readable(server):
+    def all_current(server):
+        # A summary becomes current after its trace's documents and rollups
+        # are in (the writer inserts trace_starts last): wait for that, not
+        # only for the documents, before reading the graph.
         traces, unprocessed = server.batch_get_traces(everything)
-        return not unprocessed and traces
+        current = {s["Id"] for s in summaries(server, now - 60, now + 5)}
+        return not unprocessed and current == set(everything) and traces
 
     for server in (collector, query):
-        traces = wait_for(f"all 40 traces through port {server.port}", lambda: all_readable(server))
+        traces = wait_for(f"all 40 traces through port {server.port}", lambda: all_current(server))
         for trace_id, doc in everything.items():
             assert [json.loads(s["Document"]) for s in traces[trace_id]["Segments"]] == [doc]
         ids = {s["Id"] for s in summaries(server, now - 60, now + 5, FilterExpression='annotation.node = "collector"')}
